@@ -1,0 +1,316 @@
+"""Benchmark: skill injection at scale, against mergekit, the naive way and the I/O floor.
+
+Generates synthetic Llama-layout checkpoints (bf16, 5 shards) for theta_sft_S, theta_rl_S and theta_sft_T,
+then times, each in its own process (peak RSS from wait4, wall time from the parent):
+
+  (a)  past skill inject with a pre-extracted skill
+  (b)  past skill extract + past skill inject
+  (c)  mergekit task_arithmetic (base_model = sft_S, sft_T at weight 1, rl_S at weight lambda)
+  (d)  naive: from_pretrained x3, add in fp32, save_pretrained
+  (e1) I/O floor of (a): read target + skill, write one output of the same size (plain file copies)
+  (e2) I/O floor of (c)/(d): read the three models, write one output of the same size
+
+and (a), (b), (e1) again at every smaller size, to show memory is flat. Each method runs twice: from a warm
+page cache (inputs read just before) and from a cold one (inputs evicted with posix_fadvise DONTNEED).
+Dirty pages are synced before each run; no method fsyncs its own output.
+
+    python benchmarks/skill_io.py --workdir /tmp/past-bench --sizes 0.25,0.5,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# torch is imported inside the functions that need it: this file is also the tiny launcher that measures
+# each method (see `run`), and the floor must not pay for an import it does not need.
+
+HIDDEN, INTERMEDIATE, HEADS, KV_HEADS, VOCAB = 2048, 5632, 32, 4, 32000  # TinyLlama-1.1B's layout
+SHARDS = 5
+PYTHON = sys.executable
+
+
+def llama_config(layers: int) -> dict:
+    return {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": HIDDEN,
+        "intermediate_size": INTERMEDIATE, "num_hidden_layers": layers, "num_attention_heads": HEADS,
+        "num_key_value_heads": KV_HEADS, "vocab_size": VOCAB, "hidden_act": "silu", "max_position_embeddings": 2048,
+        "rms_norm_eps": 1e-5, "tie_word_embeddings": False, "dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 2,
+    }
+
+
+def llama_shapes(layers: int) -> list[tuple[str, tuple[int, ...]]]:
+    kv = HIDDEN // HEADS * KV_HEADS
+    shapes = [("model.embed_tokens.weight", (VOCAB, HIDDEN))]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        shapes += [
+            (p + "input_layernorm.weight", (HIDDEN,)),
+            (p + "self_attn.q_proj.weight", (HIDDEN, HIDDEN)),
+            (p + "self_attn.k_proj.weight", (kv, HIDDEN)),
+            (p + "self_attn.v_proj.weight", (kv, HIDDEN)),
+            (p + "self_attn.o_proj.weight", (HIDDEN, HIDDEN)),
+            (p + "post_attention_layernorm.weight", (HIDDEN,)),
+            (p + "mlp.gate_proj.weight", (INTERMEDIATE, HIDDEN)),
+            (p + "mlp.up_proj.weight", (INTERMEDIATE, HIDDEN)),
+            (p + "mlp.down_proj.weight", (HIDDEN, INTERMEDIATE)),
+        ]
+    return shapes + [("model.norm.weight", (HIDDEN,)), ("lm_head.weight", (VOCAB, HIDDEN))]
+
+
+def layers_for(billions: float) -> int:
+    per_layer = sum(math.prod(s) for _, s in llama_shapes(1)) - sum(math.prod(s) for _, s in llama_shapes(0))
+    fixed = sum(math.prod(s) for _, s in llama_shapes(0))
+    return max(1, round((billions * 1e9 - fixed) / per_layer))
+
+
+# --------------------------------------------------------------------------------------------- generation
+
+
+def generate(folder: Path, layers: int, seed: int, noise_seed: int | None = None) -> None:
+    """Write a random bf16 checkpoint, streaming (weights ~ N(0, 0.02); + N(0, 0.002) if noise_seed)."""
+    import torch
+
+    from past.skills.safetensors_io import ShardedFolderWriter
+    from past.skills.sources import TensorSpec, row_blocks
+
+    if (folder / "config.json").exists():
+        return
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    specs = [(n, TensorSpec(torch.bfloat16, s)) for n, s in llama_shapes(layers)]
+    total = sum(s.nbytes for _, s in specs)
+    cap = total // SHARDS
+    while len(_plan(specs, cap)) > SHARDS:  # smallest cap that gives exactly SHARDS shards
+        cap = int(cap * 1.01)
+    writer = ShardedFolderWriter(tmp, specs, cap)
+    for i, (name, spec) in enumerate(specs):
+        g = torch.Generator().manual_seed(seed * 100_003 + i)
+        h = torch.Generator().manual_seed(noise_seed * 100_003 + i) if noise_seed is not None else None
+        for start, stop in row_blocks(spec):
+            n = (stop - start) * spec.row_numel
+            x = torch.randn(n, generator=g).mul_(0.02)
+            if h is not None:
+                x.add_(torch.randn(n, generator=h), alpha=0.002)
+            writer.write(name, x.to(torch.bfloat16))
+    writer.finish()
+    (tmp / "config.json").write_text(json.dumps(llama_config(layers), indent=2))
+    tmp.rename(folder)
+
+
+def _plan(specs, cap):
+    groups, size = [[]], 0
+    for name, spec in specs:
+        if groups[-1] and size + spec.nbytes > cap:
+            groups.append([])
+            size = 0
+        groups[-1].append(name)
+        size += spec.nbytes
+    return groups
+
+
+# ------------------------------------------------------------------------------ methods run in children
+
+
+def naive(sft_s: str, rl_s: str, sft_t: str, out: str, lam: float) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    load = lambda p: AutoModelForCausalLM.from_pretrained(p, dtype=torch.bfloat16)  # noqa: E731
+    target, sft, rl = load(sft_t), load(sft_s), load(rl_s)
+    s, r = sft.state_dict(), rl.state_dict()
+    with torch.no_grad():
+        for name, p in target.state_dict().items():
+            p.copy_((p.float() + lam * (r[name].float() - s[name].float())).to(p.dtype))
+    target.save_pretrained(out)
+
+
+def floor_cmd(out: Path, copy_from: Path, *read_only: Path) -> list[str]:
+    """The I/O floor as coreutils: read each of `read_only` once, copy `copy_from` (read + write) to `out`."""
+    files = [str(f) for f in _files(*read_only)]
+    script = 'cat "$@" > /dev/null && cp -r "$0" "$OUT"'
+    return ["env", f"OUT={out}", "sh", "-c", script, str(copy_from), *files]
+
+
+# ------------------------------------------------------------------------------------------- measuring
+
+
+def _files(*paths: Path) -> list[Path]:
+    return [f for p in paths for f in (sorted(p.glob("*.safetensors")) if p.is_dir() else [p])]
+
+
+def set_cache(state: str, *paths: Path) -> None:
+    """Put the inputs in the page cache ("warm": read once) or out of it ("cold": fadvise DONTNEED).
+
+    Dirty pages of earlier runs are flushed first (sync), so no run pays for another's writeback.
+    """
+    os.sync()
+    for f in _files(*paths):
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            if state == "cold":
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            else:
+                while os.read(fd, 64 << 20):
+                    pass
+        finally:
+            os.close(fd)
+
+
+def run(cmd: list[str], log: Path) -> dict:
+    """Wall time and peak RSS of one command.
+
+    The command is started by a small launcher process (this file, `_launch`), not by this one: on Linux a
+    child's peak RSS starts at its parent's RSS at fork and survives exec, so forking straight from this
+    process (which has imported torch and generated data) would report our memory, not the command's.
+    """
+    result = log.with_suffix(".run.json")
+    with open(log, "ab") as err:
+        subprocess.run([PYTHON, str(Path(__file__).resolve()), "_launch", str(result), *cmd], stderr=err, stdout=subprocess.DEVNULL, check=True)
+    return json.loads(result.read_text())
+
+
+def launch(result: str, *cmd: str) -> None:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(list(cmd))
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (status {status})")
+    Path(result).write_text(json.dumps({"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024)}))
+
+
+def measure(name: str, cmds: list[list[str]], inputs: list[Path], outputs: list[Path], log: Path) -> dict:
+    """Run the commands in sequence, once from a warm and once from a cold page cache."""
+    result = {"method": name}
+    for state in ("warm", "cold"):
+        for out in outputs:
+            _rm(out)
+        set_cache(state, *inputs)
+        parts = [run(cmd, log) for cmd in cmds]
+        result[f"{state}_wall_s"] = round(sum(p["wall_s"] for p in parts), 2)
+        result["peak_rss_mb"] = max([result.get("peak_rss_mb", 0)] + [p["peak_rss_mb"] for p in parts])
+        if len(parts) > 1:
+            result[f"{state}_parts"] = parts
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _rm(p: Path) -> None:
+    if p.is_dir():
+        shutil.rmtree(p)
+    elif p.exists():
+        p.unlink()
+
+
+def _size_gb(p: Path) -> float:
+    files = p.glob("*.safetensors") if p.is_dir() else [p]
+    return sum(f.stat().st_size for f in files) / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/past-bench"))
+    ap.add_argument("--sizes", default="0.25,0.5,1", help="model sizes in billions of parameters; the largest gets every method")
+    ap.add_argument("--lam", type=float, default=1.0)
+    ap.add_argument("--skip", default="", help="comma-separated methods to skip: mergekit,naive")
+    ap.add_argument("--json", type=Path, help="write all results here")
+    ap.add_argument("--keep", action="store_true", help="keep generated checkpoints")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    past = [PYTHON, "-m", "past.cli", "skill"]
+    here = [PYTHON, str(Path(__file__).resolve())]
+    sizes = sorted(float(s) for s in args.sizes.split(","))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    log = args.workdir / "bench.log"
+    results = {"lam": args.lam, "sizes": [], "methods": []}
+
+    for size in sizes:
+        layers = layers_for(size)
+        root = args.workdir / f"{size:g}B"
+        m = {k: root / k for k in ("sft_s", "rl_s", "sft_t")}
+        t0 = time.perf_counter()
+        generate(m["sft_s"], layers, seed=1)
+        generate(m["rl_s"], layers, seed=1, noise_seed=2)
+        generate(m["sft_t"], layers, seed=3)
+        params = sum(math.prod(s) for _, s in llama_shapes(layers))
+        print(f"# {size:g}B: {layers} layers, {params / 1e9:.3f}B parameters, {_size_gb(m['sft_t']):.2f} GB per model "
+              f"(generated in {time.perf_counter() - t0:.0f} s)", flush=True)
+        skill, out = root / "skill.safetensors", root / "out"
+        extract = past + ["extract", "--rl", str(m["rl_s"]), "--sft", str(m["sft_s"]), "-o", str(skill), "-q"]
+        inject = past + ["inject", "--target", str(m["sft_t"]), "--skill", str(skill), "--lam", str(args.lam), "-o", str(out), "-q"]
+        row = {"size_b": round(params / 1e9, 3), "layers": layers, "model_gb": round(_size_gb(m["sft_t"]), 2)}
+        row["b_extract_inject"] = measure("(b) past extract + inject", [extract, inject], [m["rl_s"], m["sft_s"]], [skill, out], log)
+        row["skill_gb"] = round(_size_gb(skill), 2)
+        row["a_inject"] = measure("(a) past inject", [inject], [m["sft_t"], skill], [out], log)
+        row["e1_floor_a"] = measure("(e1) I/O floor of (a)", [floor_cmd(out, m["sft_t"], skill)], [m["sft_t"], skill], [out], log)
+        if size == sizes[-1]:
+            if "mergekit" not in skip:
+                cfg = root / "mergekit.yml"
+                cfg.write_text(json.dumps({
+                    "merge_method": "task_arithmetic", "base_model": str(m["sft_s"]),
+                    "models": [{"model": str(m["sft_t"]), "parameters": {"weight": 1.0}},
+                               {"model": str(m["rl_s"]), "parameters": {"weight": args.lam}}],
+                    "parameters": {"normalize": False}, "dtype": "float32", "out_dtype": "bfloat16",
+                }))
+                mk = str(Path(PYTHON).parent / "mergekit-yaml")
+                row["c_mergekit"] = measure("(c) mergekit task_arithmetic", [[mk, str(cfg), str(out), "--no-copy-tokenizer", "--quiet"]],
+                                            list(m.values()), [out], log)
+            if "naive" not in skip:
+                row["d_naive"] = measure("(d) naive from_pretrained x3", [here + ["_naive", str(m["sft_s"]), str(m["rl_s"]), str(m["sft_t"]), str(out), str(args.lam)]],
+                                         list(m.values()), [out], log)
+            row["e2_floor_cd"] = measure("(e2) I/O floor of (c)/(d)", [floor_cmd(out, m["sft_t"], m["sft_s"], m["rl_s"])],
+                                         list(m.values()), [out], log)
+        _rm(out)
+        _rm(skill)
+        results["sizes"].append(row)
+        if not args.keep and size != sizes[-1]:
+            shutil.rmtree(root)
+
+    print()
+    print(markdown(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def markdown(results: dict) -> str:
+    big = results["sizes"][-1]
+    lines = [
+        f"{big['size_b']}B parameters: {big['model_gb']} GB per bf16 checkpoint (5 shards); fp32 skill {big['skill_gb']} GB.",
+        "",
+        "| method | wall, warm cache (s) | wall, cold cache (s) | peak RSS (MB) | vs. floor (warm / cold) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    floors = {"a_inject": "e1_floor_a", "b_extract_inject": "e1_floor_a", "c_mergekit": "e2_floor_cd", "d_naive": "e2_floor_cd"}
+    for key in ("a_inject", "b_extract_inject", "c_mergekit", "d_naive", "e1_floor_a", "e2_floor_cd"):
+        if key not in big:
+            continue
+        r, ratio = big[key], ""
+        if floors.get(key) in big:
+            f = big[floors[key]]
+            ratio = f"{r['warm_wall_s'] / f['warm_wall_s']:.1f}x / {r['cold_wall_s'] / f['cold_wall_s']:.1f}x"
+        lines.append(f"| {r['method']} | {r['warm_wall_s']:.1f} | {r['cold_wall_s']:.1f} | {r['peak_rss_mb']:,} | {ratio} |")
+    lines += ["", "| parameters | (a) inject, warm / cold (s) | (a) peak RSS (MB) | (e1) floor, warm / cold (s) | (b) extract + inject, warm / cold (s) | (b) peak RSS (MB) |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in results["sizes"]:
+        a, e, b = row["a_inject"], row["e1_floor_a"], row["b_extract_inject"]
+        lines.append(f"| {row['size_b']}B | {a['warm_wall_s']:.1f} / {a['cold_wall_s']:.1f} | {a['peak_rss_mb']:,} | "
+                     f"{e['warm_wall_s']:.1f} / {e['cold_wall_s']:.1f} | {b['warm_wall_s']:.1f} / {b['cold_wall_s']:.1f} | {b['peak_rss_mb']:,} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_naive":
+        naive(*sys.argv[2:6], float(sys.argv[6]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_launch":
+        launch(*sys.argv[2:])
+    else:
+        main()

@@ -1,0 +1,1 @@
+"""past: Parametric Skill Transfer for continual adaptation of language models."""

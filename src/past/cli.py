@@ -1,0 +1,210 @@
+"""The `past` command.
+
+Commands are grouped (`past skill ...`); each group adds its subcommands in its own `_add_<group>`
+function, so further groups (data, train, eval...) can be added the same way. Every refusal of bad
+input is a one-line `past: error: ...` on stderr and exit code 2, with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _meta_value(text: str):
+    # KEY=VALUE: numbers, booleans and JSON objects keep their type in the skill metadata.
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_meta(items: list[str]) -> dict:
+    meta = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"--meta expects KEY=VALUE, got {item!r}")
+        meta[key] = _meta_value(value)
+    return meta
+
+
+# ------------------------------------------------------------------------------------------ skill group
+
+
+def _skill_extract(args) -> int:
+    from past.skills import extract_skill
+
+    meta = _parse_meta(args.meta)
+    if args.recommended_lam is not None:
+        meta["recommended_lam"] = args.recommended_lam
+    out = extract_skill(
+        args.rl, args.sft, args.output, meta, dtype=args.dtype, overwrite=args.overwrite,
+        rl_base=args.rl_base, sft_base=args.sft_base, progress=not args.quiet,
+    )
+    print(out)
+    return 0
+
+
+def _skill_inject(args) -> int:
+    from past.skills import inject
+
+    lams = args.lam or [1.0] * len(args.skill)
+    if len(lams) == 1 and len(args.skill) > 1:
+        lams = lams * len(args.skill)  # one --lam for all skills
+    out = inject(
+        args.target, args.skill, lams, args.output, dtype=args.dtype, overwrite=args.overwrite,
+        target_base=args.target_base, max_shard_size=args.max_shard_size, progress=not args.quiet,
+    )
+    print(out)
+    return 0
+
+
+def _skill_inspect(args) -> int:
+    from past.skills.checkpoints import open_delta, open_model
+    from past.skills.compat import check_compatible
+    from past.skills.diagnostics import format_report, report
+    from past.skills.errors import SkillError
+    from past.skills.sources import LinearCombination
+
+    skill = open_delta(args.skill)
+    against = None
+    if args.against:
+        if len(args.against) > 2:
+            raise SkillError("--against takes a skill, or two model folders A B (compared as A - B)")
+        if len(args.against) == 1:
+            against = open_delta(args.against[0])
+        else:
+            a, b = open_model(args.against[0]), open_model(args.against[1])
+            check_compatible(b, [a])
+            against = LinearCombination([(1.0, a), (-1.0, b)], label=f"{args.against[0]} - {args.against[1]}")
+    try:
+        rep = report(skill, against)
+    finally:
+        skill.close()
+        if against is not None:
+            against.close()
+    if args.json:
+        json.dump(rep, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        print(format_report(rep, top=args.top))
+    return 0
+
+
+def _skill_compress(args) -> int:
+    from past.skills.compress import compress_skill
+
+    rank = None if args.rank in (None, "full") else args.rank
+    if args.rank == "full":
+        args.energy = 1.0
+    rep = compress_skill(
+        args.skill, args.output, rank=rank, energy=args.energy, dtype=_dtype(args.dtype),
+        overwrite=args.overwrite, progress=not args.quiet,
+    )
+    print(json.dumps(rep, indent=2))
+    return 0
+
+
+def _rank(text: str):
+    if text == "full":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"rank must be a positive integer or 'full', got {text!r}")
+    return value
+
+
+def _dtype(name):
+    from past.skills.engine import as_dtype
+
+    return as_dtype(name)
+
+
+def _add_skill(groups) -> None:
+    skill = groups.add_parser("skill", help="extract, inject, inspect and compress skill vectors",
+                              description="Skill vectors: v = theta_rl - theta_sft, injected as theta_T + lambda * v.")
+    cmds = skill.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = cmds.add_parser("extract", parents=[common], help="v = theta_rl - theta_sft, streamed into one skill file",
+                        description="Extract a skill vector from an RL model and the SFT model it started from. "
+                                    "Either may be a PEFT LoRA adapter.")
+    p.add_argument("--rl", required=True, type=Path, help="RL-trained model folder (or LoRA adapter)")
+    p.add_argument("--sft", required=True, type=Path, help="SFT model the RL run started from")
+    p.add_argument("-o", "--output", required=True, type=Path, help="skill file to write (.safetensors)")
+    p.add_argument("--dtype", default="fp32", help="stored dtype of the skill (default fp32: exact for bf16 inputs)")
+    p.add_argument("--rl-base", type=Path, help="base of an RL LoRA adapter (default: its recorded base, else --sft)")
+    p.add_argument("--sft-base", type=Path, help="base of an SFT LoRA adapter")
+    p.add_argument("--recommended-lam", type=float, help="lambda to record as recommended")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra provenance (repeatable), e.g. --meta source_data_hash=ab12 --meta rounds=3")
+    p.set_defaults(func=_skill_extract)
+
+    p = cmds.add_parser("inject", parents=[common], help="theta_T + sum_i lambda_i v_i, streamed into a model folder",
+                        description="Inject one or more skills into a target model; writes a complete Hugging Face "
+                                    "folder atomically, with a model card.")
+    p.add_argument("--target", required=True, type=Path, help="target SFT model folder (or LoRA adapter)")
+    p.add_argument("--skill", required=True, action="append", type=Path,
+                   help="skill file or LoRA adapter (repeatable)")
+    p.add_argument("--lam", action="append", type=float,
+                   help="lambda for each --skill, in order (repeatable; one value applies to all; default 1.0)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="model folder to write")
+    p.add_argument("--dtype", help="output dtype (default: the target's)")
+    p.add_argument("--target-base", type=Path, help="base of a target LoRA adapter")
+    p.add_argument("--max-shard-size", default="5GB", help="largest output shard (default 5GB)")
+    p.set_defaults(func=_skill_inject)
+
+    p = cmds.add_parser("inspect", help="norms, sparsity, per-layer cosine against another delta",
+                        description="Describe a skill: norms and exact-zero fractions per layer and tensor; with "
+                                    "--against, cosines (the orthogonality diagnostic).")
+    p.add_argument("skill", type=Path, help="skill file or LoRA adapter")
+    p.add_argument("--against", nargs="+", type=Path, metavar="PATH",
+                   help="another skill, or two model folders A B compared as the delta A - B")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--top", type=int, default=10, help="tensors listed by norm (default 10)")
+    p.set_defaults(func=_skill_inspect)
+
+    p = cmds.add_parser("compress", parents=[common], help="truncated-SVD low-rank skill, saved as a LoRA adapter",
+                        description="Compress a skill to a PEFT LoRA adapter by per-matrix truncated SVD.")
+    p.add_argument("skill", type=Path, help="skill file")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--rank", type=_rank, help="rank per matrix (an integer, or 'full')")
+    how.add_argument("--energy", type=float, help="keep this fraction of each matrix's squared norm, e.g. 0.9")
+    p.add_argument("-o", "--output", required=True, type=Path, help="adapter folder to write")
+    p.add_argument("--dtype", default="fp32", help="dtype of the LoRA factors (default fp32)")
+    p.set_defaults(func=_skill_compress)
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="past", description="Parametric Skill Transfer: keep an LLM current.")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    _add_skill(groups)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from past.skills.errors import SkillError
+
+    try:
+        return args.func(args)
+    except (SkillError, argparse.ArgumentTypeError) as e:
+        print(f"past: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Typed parameters, loaded once from `params.yaml`.
+
+Every knob of the pipeline lives in one dataclass tree grouped by stage, like DVC's
+example-get-started. Loading is strict: an unknown or mistyped key, a wrong type, a negative size or
+a lambda that is not a number stops the run before any work starts, with an error naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file that cannot be used; the message names the file and the key."""
+
+
+def knob(default, help: str, minimum: float | None = None, maximum: float | None = None, **kw):
+    """A dataclass field with help text and an optional allowed range (checked at load time)."""
+    meta = {"help": help, "min": minimum, "max": maximum}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass(frozen=True)
+class WorldParams:
+    first_names: int = knob(60, "distinct first-name tokens", 2)
+    last_names: int = knob(60, "distinct last-name tokens", 2)
+    cities: int = knob(25, "distinct birth cities", 2)
+    employers: int = knob(25, "distinct employers", 2)
+    birth_years: int = knob(40, "distinct birth years", 2)
+    universities: int = knob(20, "distinct universities", 2)
+    hobbies: int = knob(20, "distinct hobbies", 2)
+    templates_per_attribute: int = knob(4, "sentence templates per attribute (document augmentation)", 1, 4)
+    p0_people: int = knob(200, "population P0: pre-training of the base model", 1)
+    source_people: int = knob(100, "population S: source domain (SFT + RL)", 1)
+    target_oracle_people: int = knob(50, "target people used only by the oracle's RL", 1)
+    target_eval_people: int = knob(50, "target people whose questions are evaluated", 1)
+    renders_per_person: int = knob(64, "biography renderings per person (templates and order re-sampled)", 1)
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    world: WorldParams = field(default_factory=WorldParams)
+
+
+@dataclass(frozen=True)
+class TinyModelParams:
+    hidden_size: int = knob(64, "model width", 8)
+    num_layers: int = knob(4, "decoder blocks", 1)
+    num_heads: int = knob(4, "attention heads", 1)
+    intermediate_size: int = knob(256, "MLP width", 8)
+    max_positions: int = knob(128, "longest sequence in tokens", 16)
+
+
+@dataclass(frozen=True)
+class BaseParams:
+    model: str = knob("tiny", "'tiny' builds the embedded Llama from the world vocabulary; anything else is a "
+                              "Hugging Face hub id or local folder loaded with from_pretrained")
+    tiny: TinyModelParams = field(default_factory=TinyModelParams)
+    steps: int = knob(1500, "pre-training steps (tiny model only)", 0)
+    lr: float = knob(1e-3, "peak learning rate", 0.0)
+    batch_size: int = knob(32, "sequences per step", 1)
+    qa_fraction: float = knob(0.3, "share of P0 question/answer pairs in pre-training (gives the base QA ability)",
+                              0.0, 1.0)
+
+    def as_sft(self) -> "SFTParams":
+        return SFTParams(steps=self.steps, lr=self.lr, batch_size=self.batch_size, warmup_ratio=0.05)
+
+
+@dataclass(frozen=True)
+class SFTParams:
+    steps: int = knob(600, "optimizer steps", 1)
+    lr: float = knob(1e-3, "peak learning rate", 0.0)
+    batch_size: int = knob(32, "documents per step", 1)
+    warmup_ratio: float = knob(0.05, "share of steps spent warming up", 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class GRPOParams:
+    steps: int = knob(100, "optimizer steps per round", 1)
+    lr: float = knob(3e-4, "learning rate (TRL's default 1e-6 is for billion-parameter models)", 0.0)
+    prompts_per_step: int = knob(32, "questions per optimizer step", 1)
+    num_generations: int = knob(8, "sampled answers per question (the GRPO group)", 2)
+    max_new_tokens: int = knob(2, "longest sampled answer (a one-word answer and its terminator)", 1)
+    temperature: float = knob(1.0, "sampling temperature", 0.0)
+    beta: float = knob(0.0, "KL penalty towards the starting model", 0.0)
+    reward: str = knob("exact_match", "verifiable reward: exact_match or token_f1")
+
+
+@dataclass(frozen=True)
+class SkillRLParams:
+    rounds: int = knob(1, "iterative skill refinement rounds over disjoint source subsets", 1)
+    grpo: GRPOParams = field(default_factory=GRPOParams)
+
+
+@dataclass(frozen=True)
+class InjectParams:
+    lam: float = knob(0.5, "skill-vector scale lambda in theta_sft_T + lambda * v", -100.0, 100.0)
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    lambdas: list = knob([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0], "lambda sweep")
+    batch_size: int = knob(256, "questions per generation batch", 1)
+    max_new_tokens: int = knob(2, "longest generated answer (a one-word answer and its terminator)", 1)
+
+
+@dataclass(frozen=True)
+class OracleParams:
+    grpo: GRPOParams = field(default_factory=GRPOParams)
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = knob(0, "seed of the world and of every training run", 0)
+    threads: int = knob(1, "torch threads per process (one is ~10x faster than two on a shared 2-core machine)", 1)
+    prompt: str = knob("question : {question} answer :", "closed-book prompt; {question} is filled in")
+    prepare: PrepareParams = field(default_factory=PrepareParams)
+    base: BaseParams = field(default_factory=BaseParams)
+    source_sft: SFTParams = field(default_factory=SFTParams)
+    skill_rl: SkillRLParams = field(default_factory=SkillRLParams)
+    target_sft: SFTParams = field(default_factory=SFTParams)
+    inject: InjectParams = field(default_factory=InjectParams)
+    oracle: OracleParams = field(default_factory=OracleParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+
+    def __post_init__(self):
+        if "{question}" not in self.prompt:
+            raise ConfigError("prompt: must contain '{question}'")
+        for name, grpo in (("skill_rl.grpo", self.skill_rl.grpo), ("oracle.grpo", self.oracle.grpo)):
+            if grpo.reward not in ("exact_match", "token_f1"):
+                raise ConfigError(f"{name}.reward: {grpo.reward!r} is not one of exact_match, token_f1")
+        for i, lam in enumerate(self.evaluate.lambdas):
+            if isinstance(lam, bool) or not isinstance(lam, (int, float)):
+                raise ConfigError(f"evaluate.lambdas[{i}]: {lam!r} is not a number")
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and check a params file; raises ConfigError naming the file and key on any problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    try:
+        return parse(Params, raw, "")
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def parse(cls, data, prefix: str):
+    """Build dataclass `cls` from a mapping, checking keys, types and ranges."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'top level'}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"{prefix}{key}: unknown key{hint}")
+    values = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        key = f"{prefix}{name}"
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = parse(hint, data[name], key + ".")
+        else:
+            values[name] = _check_value(key, data[name], hint, f.metadata)
+    return cls(**values)
+
+
+def _check_value(key: str, value, hint, meta):
+    if isinstance(hint, types.GenericAlias) or hint is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return list(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if hint in (int, float) and (isinstance(value, bool) or not isinstance(value, hint)):
+        raise ConfigError(f"{key}: expected {'an integer' if hint is int else 'a number'}, got {value!r}")
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    low, high = meta.get("min"), meta.get("max")
+    if low is not None and value < low:
+        raise ConfigError(f"{key}: {value!r} is below the minimum {low}")
+    if high is not None and value > high:
+        raise ConfigError(f"{key}: {value!r} is above the maximum {high}")
+    return value

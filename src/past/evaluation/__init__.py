@@ -1,0 +1,1 @@
+"""Closed-book evaluation: generation backends, metrics, reports and plots."""

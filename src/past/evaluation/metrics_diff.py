@@ -1,0 +1,59 @@
+"""`dvc metrics diff` as a Markdown table for a pull-request comment.
+
+DVC computes the diff (committed metrics JSON against the workspace or another revision); this turns
+its JSON into a table a reviewer reads at a glance: old, new, change, and an arrow for the direction.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+
+def dvc_metrics_diff(a_rev: str = "HEAD", b_rev: str | None = None, cwd=None) -> dict:
+    command = ["dvc", "metrics", "diff", "--json", "--all", a_rev] + ([b_rev] if b_rev else [])
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout or "{}")
+
+
+def markdown_table(diff: dict, a_rev: str = "HEAD", b_rev: str = "workspace") -> str:
+    """One row per changed (or, with dvc's --all, every) metric, grouped by file."""
+    lines = [f"| metric | {a_rev} | {b_rev} | change |", "| --- | ---: | ---: | ---: |"]
+    for file, metrics in sorted(diff.items()):
+        for name, values in sorted(metrics.items()):
+            old, new, change = values.get("old"), values.get("new"), values.get("diff")
+            lines.append(f"| `{file}:{name}` | {_fmt(old)} | {_fmt(new)} | {_change(change)} |")
+    if len(lines) == 2:
+        return "No metric changed."
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _change(value) -> str:
+    if not isinstance(value, (int, float)) or value == 0:
+        return "-" if value is None else "0"
+    arrow = "▲" if value > 0 else "▼"
+    return f"{arrow} {value:+.4g}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="past metrics diff",
+                                     description="Render `dvc metrics diff` as a Markdown table for a PR comment.")
+    parser.add_argument("a_rev", nargs="?", default="HEAD", help="old revision (default: HEAD)")
+    parser.add_argument("b_rev", nargs="?", default=None, help="new revision (default: the workspace)")
+    args = parser.parse_args(argv)
+    print(markdown_table(dvc_metrics_diff(args.a_rev, args.b_rev), args.a_rev, args.b_rev or "workspace"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

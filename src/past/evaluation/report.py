@@ -1,0 +1,41 @@
+"""Plots a reader would rather look at than read: the lambda sweep as a PNG."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def plot_lambda_sweep(sweep: list[dict], references: dict[str, float], path: str | Path,
+                      chosen_lambda: float | None = None) -> Path:
+    """Exact match against lambda, with horizontal lines for reference models (e.g. oracle, base)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    lambdas = [row["lambda"] for row in sweep]
+    ax.plot(lambdas, [row["exact_match"] for row in sweep], "o-", color="tab:blue",
+            label="target SFT + $\\lambda$ v (PaST)")
+    styles = iter(["tab:green", "tab:gray", "tab:red", "tab:purple"])
+    for name, value in references.items():
+        ax.axhline(value, linestyle="--", linewidth=1, color=next(styles), label=name)
+    if chosen_lambda is not None:
+        ax.axvline(chosen_lambda, linestyle=":", color="black", linewidth=1, label=f"configured $\\lambda$={chosen_lambda}")
+    ax.set_xlabel("$\\lambda$ (skill-vector scale)")
+    ax.set_ylabel("closed-book exact match")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Skill injection on the target domain (no RL on target)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

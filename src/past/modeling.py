@@ -1,0 +1,94 @@
+"""Load and save models and tokenizers; the embedded tiny Llama and its word-level tokenizer.
+
+Loading is safe by default: safetensors only (never pickle) and `trust_remote_code` off, for local
+folders and hub ids alike.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from past.config import TinyModelParams
+from past.jsonl import atomic_dir
+
+SPECIALS = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<bos>", "eos_token": "<eos>"}
+PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".pkl")
+
+
+def set_threads(threads: int) -> None:
+    """One torch thread per process: on shared 2-core machines two threads ran ten times slower."""
+    torch.set_num_threads(threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_word_tokenizer(vocabulary: list[str]) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over a closed vocabulary; every sequence starts with <bos>."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    vocab = {token: i for i, token in enumerate(list(SPECIALS.values()) + sorted(set(vocabulary)))}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIALS["unk_token"]))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with single spaces
+    core.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **SPECIALS)
+    tokenizer.padding_side = "left"  # batched generation appends to the right of every prompt
+    return tokenizer
+
+
+def build_tiny_llama(params: TinyModelParams, tokenizer: PreTrainedTokenizerFast, seed: int) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=params.hidden_size, intermediate_size=params.intermediate_size,
+        num_hidden_layers=params.num_layers, num_attention_heads=params.num_heads,
+        num_key_value_heads=params.num_heads, max_position_embeddings=params.max_positions,
+        tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def load_model(source: str | Path, dtype: torch.dtype = torch.float32):
+    """A causal LM from a local folder or hub id; refuses pickle-only checkpoints."""
+    folder = Path(source)
+    if folder.is_dir():
+        pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
+        if pickles and not any(p.suffix == ".safetensors" for p in folder.iterdir()):
+            raise ValueError(f"{folder}: only pickle checkpoints ({', '.join(pickles)}); "
+                             "past loads safetensors only")
+    return AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype, use_safetensors=True,
+                                                trust_remote_code=False)
+
+
+def load_tokenizer(source: str | Path):
+    tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=False)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def save_model(model, tokenizer, folder: str | Path) -> Path:
+    """Save as a normal Hugging Face folder (safetensors), atomically: a failure keeps the old one."""
+    with atomic_dir(folder) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    return Path(folder)
+
+
+def load_state(folder: str | Path) -> dict[str, torch.Tensor]:
+    """All tensors of a saved model folder as fp32, by name (small models only)."""
+    from safetensors.torch import load_file
+
+    state: dict[str, torch.Tensor] = {}
+    for shard in sorted(Path(folder).glob("*.safetensors")):
+        state.update({k: v.float() for k, v in load_file(shard).items()})
+    if not state:
+        raise FileNotFoundError(f"{folder}: no .safetensors files")
+    return state

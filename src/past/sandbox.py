@@ -1,0 +1,41 @@
+"""A throw-away git + DVC repository holding the project's pipeline: for end-to-end tests,
+benchmarks and seed studies that must not touch the project's own `data/`, `models/` or metrics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]  # the project checkout (src/past/sandbox.py)
+PIPELINE_FILES = ["dvc.yaml", "stages", "src"]
+
+
+def run(args: list[str], cwd: Path, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+    """Run a command in the sandbox with this venv's `dvc` and `python` and the sandbox's own `src`."""
+    env = dict(os.environ, PYTHONPATH=str(cwd / "src"))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # dvc and python of this venv
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=capture, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def make_pipeline_repo(folder: Path, params: Path) -> Path:
+    """Copy dvc.yaml, stages/ and src/ with `params` into `folder`, and commit them in a new git + DVC repo."""
+    for name in PIPELINE_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, folder / name)
+    shutil.copy(params, folder / "params.yaml")
+    run(["git", "init", "-q"], folder)
+    run(["git", "config", "user.email", "ci@past.invalid"], folder)
+    run(["git", "config", "user.name", "ci"], folder)
+    run(["dvc", "init", "-q"], folder)
+    run(["git", "add", "-A"], folder)
+    run(["git", "commit", "-qm", "pipeline"], folder)
+    return folder

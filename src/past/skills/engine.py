@@ -1,0 +1,188 @@
+"""The streaming engine: theta_out = sum_i c_i * theta_i, one block at a time, file to file.
+
+Extraction is (+1) rl + (-1) sft written to one safetensors file; injection is (+1) target + sum lambda_i v_i
+written to a Hugging Face folder. Arithmetic is fp32 whatever the stored dtypes; the result is rounded
+once, to the output dtype. Peak memory is a few blocks (see sources.BLOCK_ELEMENTS), whatever the model size.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoints import model_config, model_folders, open_delta, open_model
+from .compat import check_compatible, check_same_architecture, check_skill_architecture
+from .errors import NonFiniteError, SkillError
+from .pipeline import ordered_map
+from .outputs import atomic_output, copy_support_files, refuse_existing
+from .provenance import decode_metadata, encode_metadata, skill_metadata, write_model_card
+from .safetensors_io import SafetensorsFileWriter, ShardedFolderWriter, parse_size
+from .sources import LinearCombination, TensorSource, TensorSpec, row_blocks
+
+Terms = list[tuple[float, TensorSource]]
+
+_DTYPE_ALIASES = {
+    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+}
+
+
+def as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPE_ALIASES[dtype.lower().removeprefix("torch.")]
+    except KeyError:
+        raise SkillError(f"unknown dtype {dtype!r} (use one of {', '.join(sorted(_DTYPE_ALIASES))})") from None
+
+
+def combined_blocks(
+    terms: Terms, specs: list[tuple[str, TensorSpec]], progress: bool = False, desc: str = "", squares: bool = False,
+) -> Iterator[tuple[str, torch.Tensor, float]]:
+    """Yield (name, block in the output dtype, sum of squares or 0.0) for sum_i c_i * source_i, in `specs` order.
+
+    Blocks are computed on worker threads (pipeline.py) while the caller writes. Each fp32 block is checked
+    against the output dtype's range: min/max propagate NaN and Inf from any input, and catch values the
+    rounding would overflow, in one cheap pass (torch.isfinite is ~6x slower on CPU).
+    """
+    combo = LinearCombination(terms)
+    tasks = [(name, spec, start, stop) for name, spec in specs for start, stop in row_blocks(spec)]
+
+    def compute(task):
+        name, spec, start, stop = task
+        acc = combo.read(name, start, stop)
+        if acc.numel():
+            lo, hi = torch.aminmax(acc)
+            bound = torch.finfo(spec.dtype).max
+            if not (-bound <= lo.item() and hi.item() <= bound):  # False for NaN too
+                _explain_non_finite(combo, name, start, stop, spec.dtype)
+        sq = torch.dot(acc, acc).item() if squares else 0.0
+        return name, acc.to(spec.dtype), sq
+
+    total = sum(spec.nbytes for _, spec in specs)
+    with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
+        for name, block, sq in ordered_map(compute, tasks):
+            bar.update(block.numel() * block.dtype.itemsize)
+            yield name, block, sq
+
+
+def _explain_non_finite(combo: LinearCombination, name: str, start: int, stop: int, dtype: torch.dtype) -> None:
+    for _, src in combo.contributions(name):
+        if not torch.isfinite(src.read(name, start, stop)).all():
+            raise NonFiniteError(f"tensor {name} in {src.where(name)} holds NaN or Inf")
+    raise NonFiniteError(f"tensor {name}: the result overflows {str(dtype).removeprefix('torch.')}")
+
+
+def extract_skill(
+    rl_dir: Path | str,
+    sft_dir: Path | str,
+    out_file: Path | str,
+    metadata: dict | None = None,
+    *,
+    dtype: torch.dtype | str = torch.float32,
+    overwrite: bool = False,
+    rl_base: Path | str | None = None,
+    sft_base: Path | str | None = None,
+    progress: bool = False,
+) -> Path:
+    """v = theta_rl - theta_sft, streamed into one safetensors file with provenance metadata.
+
+    fp32 by default: the difference of two bf16 weights is exact in fp32 but generally not in bf16.
+    Either input may be a PEFT LoRA adapter (an RL adapter defaults to the SFT model as its base).
+    """
+    rl_dir, sft_dir, out_file = Path(rl_dir), Path(sft_dir), Path(out_file)
+    dtype = as_dtype(dtype)
+    refuse_existing(out_file, overwrite)
+    rl = open_model(rl_dir, base=rl_base, default_base=sft_dir)
+    sft = open_model(sft_dir, base=sft_base)
+    try:
+        check_same_architecture(model_config(rl_dir, rl_base or sft_dir), str(rl_dir), model_config(sft_dir, sft_base), str(sft_dir))
+        check_compatible(sft, [rl])
+        specs = [(name, TensorSpec(dtype, sft.spec(name).shape)) for name in sft.names()]
+        meta = skill_metadata(rl_dir, sft_dir, metadata)
+        meta.update(
+            num_tensors=len(specs),
+            num_parameters=sum(s.numel for _, s in specs),
+            norm=0.0,
+            tensor_norms={name: 0.0 for name, _ in specs},
+        )
+        # Norms are known only after streaming; reserve header room for their digits (~24 chars each).
+        reserve = 32 * (len(specs) + 1)
+        sq: dict[str, float] = {name: 0.0 for name, _ in specs}
+        with atomic_output(out_file, overwrite=overwrite, directory=False) as tmp:
+            writer = SafetensorsFileWriter(tmp, specs, encode_metadata(meta), reserve=reserve)
+            try:
+                for name, block, block_sq in combined_blocks([(1.0, rl), (-1.0, sft)], specs, progress, "extract", squares=True):
+                    sq[name] += block_sq
+                    writer.write(block)
+            except BaseException:
+                writer.abort()
+                raise
+            meta["tensor_norms"] = {name: math.sqrt(v) for name, v in sq.items()}
+            meta["norm"] = math.sqrt(sum(sq.values()))
+            writer.finish(encode_metadata(meta))
+    finally:
+        rl.close()
+        sft.close()
+    return out_file
+
+
+def inject(
+    target_dir: Path | str,
+    skills: list[Path | str],
+    lams: list[float],
+    out_dir: Path | str,
+    *,
+    dtype: torch.dtype | str | None = None,
+    overwrite: bool = False,
+    card: dict | None = None,
+    target_base: Path | str | None = None,
+    max_shard_size: int | str = "5GB",
+    progress: bool = False,
+) -> Path:
+    """theta_target + sum_i lams[i] * skills[i], streamed into a complete Hugging Face model folder.
+
+    Config, tokenizer and generation files are copied from the target; README.md (model card) and
+    past_provenance.json name the target, each skill and its lambda. Built in a temporary sibling folder
+    and renamed at the end. `dtype=None` keeps each tensor's dtype from the target.
+    """
+    target_dir, out_dir = Path(target_dir), Path(out_dir)
+    dtype = as_dtype(dtype)
+    skills = [Path(s) for s in skills]
+    lams = [float(x) for x in lams]
+    if not skills or len(skills) != len(lams):
+        raise SkillError(f"need one lambda per skill: got {len(skills)} skills and {len(lams)} lambdas")
+    refuse_existing(out_dir, overwrite)
+    target = open_model(target_dir, base=target_base)
+    deltas: list[TensorSource] = []
+    try:
+        for path in skills:
+            deltas.append(open_delta(path))
+        target_config = model_config(target_dir, target_base)
+        metas = [decode_metadata(d.metadata) for d in deltas]
+        for path, meta in zip(skills, metas):
+            check_skill_architecture(meta, str(path), target_config, str(target_dir))
+        check_compatible(target, deltas)
+        specs = [(name, TensorSpec(dtype or target.spec(name).dtype, target.spec(name).shape)) for name in target.names()]
+        terms: Terms = [(1.0, target)] + list(zip(lams, deltas))
+        with atomic_output(out_dir, overwrite=overwrite, directory=True) as tmp:
+            copy_support_files(model_folders(target_dir, target_base), tmp, dtype)
+            writer = ShardedFolderWriter(tmp, specs, parse_size(max_shard_size))
+            try:
+                for name, block, _ in combined_blocks(terms, specs, progress, "inject"):
+                    writer.write(name, block)
+                writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
+            write_model_card(tmp, target_dir, [(str(p), lam, m) for p, lam, m in zip(skills, lams, metas)], card)
+    finally:
+        target.close()
+        for d in deltas:
+            d.close()
+    return out_dir

@@ -1,0 +1,76 @@
+"""Atomic outputs: build in a temporary sibling, rename into place only when complete.
+
+A crash or a refusal half way (NaN found in the last shard) therefore never leaves a partial model that a
+later stage could mistake for a finished one. The sibling lives in the same directory so the final
+rename is atomic (same filesystem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .errors import OutputExistsError
+from .lora import ADAPTER_CONFIG
+from .safetensors_io import INDEX_NAME, PICKLE_SUFFIXES
+
+# Files a model folder carries besides weights are copied; these are produced anew or belong to adapters.
+_NOT_COPIED = {INDEX_NAME, "README.md", ADAPTER_CONFIG, "past_provenance.json"}
+
+
+def refuse_existing(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"output {out} exists (use --overwrite to replace it)")
+
+
+@contextmanager
+def atomic_output(out: Path, *, overwrite: bool, directory: bool) -> Iterator[Path]:
+    """Yield a temporary path to fill; on success it replaces `out`, on any exception it is removed."""
+    out = Path(out)
+    refuse_existing(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.past-tmp-{os.getpid()}"
+    _remove(tmp)
+    if directory:
+        tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+    if out.exists():
+        old = out.parent / f".{out.name}.past-old-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        _remove(old)
+    else:
+        os.replace(tmp, out)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def copy_support_files(sources: list[Path], out_dir: Path, dtype: torch.dtype | None) -> None:
+    """Copy config, generation config, tokenizer files... (later sources win); record a new dtype."""
+    for src in sources:
+        for f in sorted(Path(src).iterdir()):
+            if f.is_file() and f.name not in _NOT_COPIED and f.suffix not in PICKLE_SUFFIXES | {".safetensors"}:
+                shutil.copy2(f, out_dir / f.name)
+    config = out_dir / "config.json"
+    if dtype is not None and config.is_file():
+        data = json.loads(config.read_text())
+        name = str(dtype).removeprefix("torch.")
+        data["dtype"] = name
+        if "torch_dtype" in data:
+            data["torch_dtype"] = name
+        config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

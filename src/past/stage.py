@@ -1,0 +1,36 @@
+"""What every DVC stage entry point does first: check params, set threads and seeds, report errors."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+from past.config import ConfigError, Params, load_params
+from past.jsonl import DataError
+
+
+def stage(main):
+    """Wrap `main(params)`: a bad params file or bad data ends the stage with one clear line, exit 2."""
+
+    @functools.wraps(main)
+    def run(params_path: str = "params.yaml") -> None:
+        try:
+            params = load_params(params_path)
+        except ConfigError as err:
+            sys.exit(f"error: {err}")
+        from transformers import set_seed
+
+        from past.contracts import ContractViolation
+        from past.modeling import set_threads
+
+        set_threads(params.threads)
+        set_seed(params.seed)
+        try:
+            main(params)
+        except (DataError, ContractViolation) as err:
+            sys.exit(f"error: {err}")
+
+    return run
+
+
+__all__ = ["stage", "Params"]

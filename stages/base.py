@@ -1,0 +1,23 @@
+"""DVC stage `base`: the base model (the embedded tiny Llama pre-trained on P0, or a hub model)."""
+
+import json
+
+from past import layout
+from past.knowledge.format import read_knowledge_set
+from past.modeling import save_model
+from past.stage import Params, stage
+from past.training.base import load_pretrained_base, pretrain_tiny_base
+
+
+@stage
+def main(params: Params) -> None:
+    if params.base.model == "tiny":
+        vocabulary = json.loads(layout.VOCABULARY.read_text(encoding="utf-8"))
+        model, tokenizer = pretrain_tiny_base(params, read_knowledge_set(layout.P0), vocabulary)
+    else:
+        model, tokenizer = load_pretrained_base(params.base.model)
+    save_model(model, tokenizer, layout.BASE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The real pipeline, end to end: `dvc repro` in a temporary git + DVC repository.
+
+Runs every stage (two refinement rounds) on tests/params_small.yaml, then checks metrics, plots,
+`dvc metrics diff`, the refusal of bad params before any work, and that a failing stage keeps the
+previous outputs.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors import safe_open
+
+from past.sandbox import make_pipeline_repo, run
+
+pytestmark = pytest.mark.e2e
+SMALL = Path(__file__).with_name("params_small.yaml")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    folder = make_pipeline_repo(tmp_path_factory.mktemp("pipeline"), SMALL)
+    run(["dvc", "repro"], folder)
+    return folder
+
+
+def test_repro_writes_metrics_for_every_model(repo):
+    metrics = json.loads((repo / "metrics/eval.json").read_text())
+    assert set(metrics["exact_match"]) == {"base", "target_sft", "past", "oracle", "control"}
+    assert metrics["questions"] == 10 * 5
+    for scores in (metrics["exact_match"], metrics["f1"]):
+        assert all(0.0 <= value <= 1.0 for value in scores.values())
+    assert metrics["past_gain_over_target_sft"] == pytest.approx(
+        metrics["exact_match"]["past"] - metrics["exact_match"]["target_sft"], abs=1e-3)
+    # the base only saw P0 people: it cannot know the target's facts
+    assert metrics["exact_match"]["base"] <= 0.2
+
+
+def test_two_refinement_rounds_and_reward_curve(repo):
+    rounds = json.loads((repo / "metrics/skill_rl.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2]
+    curve = (repo / "plots/reward_curve.csv").read_text().splitlines()
+    assert curve[0] == "round,step,reward"
+    assert {line.split(",")[0] for line in curve[1:]} == {"1", "2"}
+    assert (repo / "models/skill_rl/LAST_ROUND").read_text().strip() == "round_2"
+
+
+def test_skill_file_has_provenance_and_orthogonality_is_reported(repo):
+    with safe_open(repo / "models/skill/skill.safetensors", "pt") as skill:
+        metadata = skill.metadata()
+        assert "model.embed_tokens.weight" in skill.keys()
+    assert metadata["base_model"] == "tiny"
+    assert json.loads(metadata["rounds"]) == 2
+    orthogonality = json.loads((repo / "metrics/orthogonality.json").read_text())
+    assert -1 <= orthogonality["cos_sft_source_vs_skill"] <= 1
+    assert orthogonality["norm_skill"] > 0
+    rows = (repo / "plots/cosine_per_matrix.csv").read_text().splitlines()
+    assert len(rows) > 10 and rows[0].startswith("tensor,")
+
+
+def test_lambda_sweep_plot_and_dvc_reports(repo):
+    sweep = (repo / "plots/lambda_sweep.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in sweep[1:]] == ["0.0", "0.5", "1.0"]
+    assert (repo / "plots/lambda_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
+    assert any("metrics/eval.json" in str(shown))
+    status = run(["dvc", "status"], repo).stdout
+    assert "up to date" in status
+
+
+def test_metrics_diff_after_a_params_change(repo):
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "results"], repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["inject"]["lam"] = 1.0
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    run(["dvc", "repro"], repo)
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo).stdout)
+    assert diff["metrics/eval.json"]["lambda"] == {"old": 0.5, "new": 1.0, "diff": 0.5}
+    table = run(["python", "-m", "past.evaluation.metrics_diff"], repo).stdout
+    assert "| `metrics/eval.json:lambda` | 0.5 | 1.0 | ▲ +0.5 |" in table
+
+
+def test_bad_params_stop_before_work_and_keep_outputs(repo):
+    before = (repo / "models/past/model.safetensors").read_bytes()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["inject"]["lam"] = "strong"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run(["dvc", "repro", "inject"], repo, check=False)
+    assert result.returncode != 0
+    assert "inject.lam: expected a number, got 'strong'" in result.stderr + result.stdout
+    assert (repo / "models/past/model.safetensors").read_bytes() == before
