@@ -146,3 +146,15 @@ def test_delta_cosines(models):
     name = "model.layers.0.self_attn.q_proj.weight"
     assert c["per_tensor"][name] == pytest.approx(
         torch.nn.functional.cosine_similarity(v[name].flatten(), w[name].flatten(), dim=0).item(), abs=1e-5)
+
+
+def test_many_small_blocks_and_early_mapping_release(models, tmp_path, monkeypatch):
+    """Blocks of a few rows, out of order across workers, and mappings released every few KB."""
+    from past.skills import safetensors_io, sources
+
+    monkeypatch.setattr(sources, "BLOCK_ELEMENTS", 100)  # 3 rows of 32, or 6 of 16: dozens of blocks per tensor
+    monkeypatch.setattr(safetensors_io, "_RELEASE_BYTES", 1000)  # madvise(DONTNEED) under views still in use
+    skill = extract_skill(models["rl_s"], models["sft_s"], tmp_path / "v.safetensors")
+    got = load_weights(inject(models["sft_t"], [skill], [0.7], tmp_path / "out", dtype="fp32"))
+    for name, w in expected(models, [0.7]).items():
+        torch.testing.assert_close(got[name], w, **FP32_TOL)

@@ -81,7 +81,7 @@ def _skill_inspect(args) -> int:
             check_compatible(b, [a])
             against = LinearCombination([(1.0, a), (-1.0, b)], label=f"{args.against[0]} - {args.against[1]}")
     try:
-        rep = report(skill, against)
+        rep = report(skill, against, progress=not args.quiet)
     finally:
         skill.close()
         if against is not None:
@@ -171,6 +171,7 @@ def _add_skill(groups) -> None:
                    help="another skill, or two model folders A B compared as the delta A - B")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--top", type=int, default=10, help="tensors listed by norm (default 10)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_skill_inspect)
 
     p = cmds.add_parser("compress", parents=[common], help="truncated-SVD low-rank skill, saved as a LoRA adapter",

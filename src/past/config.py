@@ -119,6 +119,44 @@ class OracleParams:
 
 
 @dataclass(frozen=True)
+class AdaptParams:
+    """Continual adaptation (flows/): a knowledge drop lands, a better model comes out, a worse one never ships.
+
+    Relative paths are resolved against the folder holding params.yaml, wherever a worker runs the flow.
+    """
+
+    landing: str = knob("landing", "folder watched for knowledge drops, one sub-folder per drop")
+    registry: str = knob("models/registry", "model registry: production pointer, models, skills and decision log")
+    regression_set: str = knob("data/world/target", "knowledge set of earlier knowledge that production must keep: "
+                                                     "its questions are the forgetting check, its documents the replay")
+    regression_splits: list = knob(["eval"], "question splits of the regression set that are asked")
+    regression_questions: int = knob(250, "regression questions asked (a fixed seeded sample); 0 asks all", 0)
+    source_set: str = knob("data/world/source", "source-domain knowledge set that refresh_skill runs RL on")
+    on_top: str = knob("target", "'target': SFT the drop on production's own SFT weights (knowledge accumulates); "
+                                 "'base': on the registered base model")
+    lam: float | None = knob(None, "lambda override for injection; null uses the lambda registered with the skill")
+    tolerance: float = knob(0.02, "largest allowed loss of exact match on the regression set", 0.0, 1.0)
+    min_gain: float = knob(0.0, "the candidate must beat production on the drop's questions by more than this",
+                           0.0, 1.0)
+    replay: float = knob(0.8, "share of SFT texts replayed from earlier knowledge (regression set and promoted drops) "
+                              "against forgetting", 0.0, 0.99)
+    sft: SFTParams = field(default_factory=lambda: SFTParams(steps=200))
+    settle_seconds: float = knob(2.0, "a drop's files must be this old before it is picked up (copies in progress)",
+                                 0.0)
+    reemit_after: float = knob(3600.0, "seconds after which a landed drop with no decision is announced again", 0.0)
+    keep_rejected: int = knob(0, "keep the weights of rejected candidates (1) or delete them once decided (0)", 0, 1)
+
+    def __post_init__(self):
+        if self.on_top not in ("target", "base"):
+            raise ConfigError(f"adapt.on_top: {self.on_top!r} is not one of target, base")
+        if self.lam is not None and (isinstance(self.lam, bool) or not isinstance(self.lam, (int, float))):
+            raise ConfigError(f"adapt.lam: expected a number or null, got {self.lam!r}")
+        for i, split in enumerate(self.regression_splits):
+            if not isinstance(split, str):
+                raise ConfigError(f"adapt.regression_splits[{i}]: {split!r} is not a string")
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int = knob(0, "seed of the world and of every training run", 0)
     threads: int = knob(1, "torch threads per process (one is ~10x faster than two on a shared 2-core machine)", 1)
@@ -131,6 +169,7 @@ class Params:
     inject: InjectParams = field(default_factory=InjectParams)
     oracle: OracleParams = field(default_factory=OracleParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    adapt: AdaptParams = field(default_factory=AdaptParams)
 
     def __post_init__(self):
         if "{question}" not in self.prompt:

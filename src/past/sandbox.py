@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]  # the project checkout (src/past/sandbox.py)
 PIPELINE_FILES = ["dvc.yaml", "stages", "src"]
 
@@ -24,14 +26,18 @@ def run(args: list[str], cwd: Path, check: bool = True, capture: bool = True) ->
 
 
 def make_pipeline_repo(folder: Path, params: Path) -> Path:
-    """Copy dvc.yaml, stages/ and src/ with `params` into `folder`, and commit them in a new git + DVC repo."""
+    """Copy dvc.yaml, stages/ and src/ into `folder` and commit them in a new git + DVC repo.
+
+    `params` overrides the project's params.yaml key by key (DVC needs every tracked key present).
+    """
     for name in PIPELINE_FILES:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, folder / name)
-    shutil.copy(params, folder / "params.yaml")
+    merged = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()), yaml.safe_load(params.read_text()))
+    (folder / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
     run(["git", "init", "-q"], folder)
     run(["git", "config", "user.email", "ci@past.invalid"], folder)
     run(["git", "config", "user.name", "ci"], folder)
@@ -39,3 +45,10 @@ def make_pipeline_repo(folder: Path, params: Path) -> Path:
     run(["git", "add", "-A"], folder)
     run(["git", "commit", "-qm", "pipeline"], folder)
     return folder
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = deep_merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged

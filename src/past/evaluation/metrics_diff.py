@@ -10,8 +10,8 @@ import json
 import subprocess
 
 
-def dvc_metrics_diff(a_rev: str = "HEAD", b_rev: str | None = None, cwd=None) -> dict:
-    command = ["dvc", "metrics", "diff", "--json", "--all", a_rev] + ([b_rev] if b_rev else [])
+def dvc_metrics_diff(a_rev: str = "HEAD", b_rev: str | None = None, cwd=None, everything: bool = False) -> dict:
+    command = ["dvc", "metrics", "diff", "--json", a_rev] + ([b_rev] if b_rev else []) + (["--all"] if everything else [])
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
@@ -19,7 +19,7 @@ def dvc_metrics_diff(a_rev: str = "HEAD", b_rev: str | None = None, cwd=None) ->
 
 
 def markdown_table(diff: dict, a_rev: str = "HEAD", b_rev: str = "workspace") -> str:
-    """One row per changed (or, with dvc's --all, every) metric, grouped by file."""
+    """One row per metric in `diff` (changed ones, or every one with dvc's --all), grouped by file."""
     lines = [f"| metric | {a_rev} | {b_rev} | change |", "| --- | ---: | ---: | ---: |"]
     for file, metrics in sorted(diff.items()):
         for name, values in sorted(metrics.items()):
@@ -50,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Render `dvc metrics diff` as a Markdown table for a PR comment.")
     parser.add_argument("a_rev", nargs="?", default="HEAD", help="old revision (default: HEAD)")
     parser.add_argument("b_rev", nargs="?", default=None, help="new revision (default: the workspace)")
+    parser.add_argument("--all", action="store_true", help="list unchanged metrics too")
     args = parser.parse_args(argv)
-    print(markdown_table(dvc_metrics_diff(args.a_rev, args.b_rev), args.a_rev, args.b_rev or "workspace"))
+    diff = dvc_metrics_diff(args.a_rev, args.b_rev, everything=args.all)
+    print(markdown_table(diff, args.a_rev, args.b_rev or "workspace"))
     return 0
 
 

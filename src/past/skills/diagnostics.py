@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
 
 from .provenance import decode_metadata
 from .sources import TensorSource, row_blocks
@@ -24,10 +25,10 @@ class TensorStats:
     max_abs: float = 0.0
 
 
-def tensor_stats(source: TensorSource) -> dict[str, TensorStats]:
+def tensor_stats(source: TensorSource, progress: bool = False) -> dict[str, TensorStats]:
     """Per-tensor sum of squares, exact-zero count and max |x| (RL deltas are often sparse in bf16)."""
     stats = {}
-    for name in source.names():
+    for name in tqdm(source.names(), desc="norms", unit="tensor", disable=not progress):
         spec, s = source.spec(name), TensorStats()
         for start, stop in row_blocks(spec):
             x = source.read(name, start, stop).float()
@@ -39,11 +40,11 @@ def tensor_stats(source: TensorSource) -> dict[str, TensorStats]:
     return stats
 
 
-def dot_products(a: TensorSource, b: TensorSource) -> dict[str, tuple[float, float, float]]:
+def dot_products(a: TensorSource, b: TensorSource, progress: bool = False) -> dict[str, tuple[float, float, float]]:
     """(a.b, |a|^2, |b|^2) per tensor present in both sources with the same shape."""
     b_names = set(b.names())
     out = {}
-    for name in a.names():
+    for name in tqdm(a.names(), desc="cosines", unit="tensor", disable=not progress):
         if name not in b_names or a.spec(name).shape != b.spec(name).shape:
             continue
         ab = aa = bb = 0.0
@@ -60,9 +61,9 @@ def _cos(ab: float, aa: float, bb: float) -> float:
     return ab / math.sqrt(aa * bb) if aa > 0 and bb > 0 else 0.0
 
 
-def cosines(a: TensorSource, b: TensorSource) -> dict:
+def cosines(a: TensorSource, b: TensorSource, progress: bool = False) -> dict:
     """Cosine overall (all shared tensors flattened into one vector), per layer group and per tensor."""
-    dots = dot_products(a, b)
+    dots = dot_products(a, b, progress)
     groups: dict[str, list[float]] = {}
     for name, (ab, aa, bb) in dots.items():
         g = groups.setdefault(layer_group(name), [0.0, 0.0, 0.0])
@@ -101,10 +102,10 @@ def _as_source(x) -> TensorSource:
     return x.as_source() if hasattr(x, "as_source") else x
 
 
-def report(skill: TensorSource, against: TensorSource | None = None) -> dict:
+def report(skill: TensorSource, against: TensorSource | None = None, progress: bool = False) -> dict:
     """Everything `past skill inspect` shows: norms, sparsity, per-layer groups, optional cosines."""
-    stats = tensor_stats(skill)
-    cos = cosines(skill, against) if against is not None else None
+    stats = tensor_stats(skill, progress)
+    cos = cosines(skill, against, progress) if against is not None else None
     groups: dict[str, TensorStats] = {}
     for name, st in stats.items():
         g = groups.setdefault(layer_group(name), TensorStats())

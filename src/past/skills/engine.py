@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 from .checkpoints import model_config, model_folders, open_delta, open_model
 from .compat import check_compatible, check_same_architecture, check_skill_architecture
 from .errors import NonFiniteError, SkillError
-from .pipeline import ordered_map
 from .outputs import atomic_output, copy_support_files, refuse_existing
+from .pipeline import ordered_map, scratch
 from .provenance import decode_metadata, encode_metadata, skill_metadata, write_model_card
 from .safetensors_io import SafetensorsFileWriter, ShardedFolderWriter, parse_size
 from .sources import LinearCombination, TensorSource, TensorSpec, row_blocks
@@ -41,34 +41,48 @@ def as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
         raise SkillError(f"unknown dtype {dtype!r} (use one of {', '.join(sorted(_DTYPE_ALIASES))})") from None
 
 
-def combined_blocks(
-    terms: Terms, specs: list[tuple[str, TensorSpec]], progress: bool = False, desc: str = "", squares: bool = False,
-) -> Iterator[tuple[str, torch.Tensor, float]]:
-    """Yield (name, block in the output dtype, sum of squares or 0.0) for sum_i c_i * source_i, in `specs` order.
+Sink = Callable[[str, int, torch.Tensor], None]
 
-    Blocks are computed on worker threads (pipeline.py) while the caller writes. Each fp32 block is checked
-    against the output dtype's range: min/max propagate NaN and Inf from any input, and catch values the
-    rounding would overflow, in one cheap pass (torch.isfinite is ~6x slower on CPU).
+
+def stream_combination(
+    terms: Terms, specs: list[tuple[str, TensorSpec]], sink: Sink, *, squares: bool = False, progress: bool = False, desc: str = "",
+) -> dict[str, float]:
+    """Compute sum_i c_i * source_i block by block and hand each block to `sink(name, start_row, block)`.
+
+    Blocks are computed on worker threads (pipeline.py) in any order; `sink` must place each block by its
+    position and be done with it on return (the buffer is reused). A block reaches `sink` in the output
+    dtype given by `specs`, after a check against that dtype's range: min/max propagate NaN and Inf from any
+    input and catch what rounding would overflow, in one cheap pass (torch.isfinite is ~6x slower on CPU).
+    Returns the sum of squares of each output tensor if `squares`, else zeros.
     """
     combo = LinearCombination(terms)
     tasks = [(name, spec, start, stop) for name, spec in specs for start, stop in row_blocks(spec)]
 
-    def compute(task):
+    def compute(task) -> tuple[str, float, int]:
         name, spec, start, stop = task
-        acc = combo.read(name, start, stop)
-        if acc.numel():
+        n = (stop - start) * spec.row_numel
+        acc = combo.read(name, start, stop, out=scratch("acc", n, torch.float32))
+        if n:
             lo, hi = torch.aminmax(acc)
             bound = torch.finfo(spec.dtype).max
             if not (-bound <= lo.item() and hi.item() <= bound):  # False for NaN too
                 _explain_non_finite(combo, name, start, stop, spec.dtype)
-        sq = torch.dot(acc, acc).item() if squares else 0.0
-        return name, acc.to(spec.dtype), sq
+        out = acc if spec.dtype == torch.float32 else scratch("out", n, spec.dtype).copy_(acc)
+        sink(name, start, out)
+        if squares and n:
+            f = out.float()
+            sq = torch.dot(f, f).item()
+        else:
+            sq = 0.0
+        return name, sq, out.numel() * out.dtype.itemsize
 
+    sums = {name: 0.0 for name, _ in specs}
     total = sum(spec.nbytes for _, spec in specs)
     with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
-        for name, block, sq in ordered_map(compute, tasks):
-            bar.update(block.numel() * block.dtype.itemsize)
-            yield name, block, sq
+        for name, sq, nbytes in ordered_map(compute, tasks):
+            sums[name] += sq
+            bar.update(nbytes)
+    return sums
 
 
 def _explain_non_finite(combo: LinearCombination, name: str, start: int, stop: int, dtype: torch.dtype) -> None:
@@ -113,13 +127,10 @@ def extract_skill(
         )
         # Norms are known only after streaming; reserve header room for their digits (~24 chars each).
         reserve = 32 * (len(specs) + 1)
-        sq: dict[str, float] = {name: 0.0 for name, _ in specs}
         with atomic_output(out_file, overwrite=overwrite, directory=False) as tmp:
             writer = SafetensorsFileWriter(tmp, specs, encode_metadata(meta), reserve=reserve)
             try:
-                for name, block, block_sq in combined_blocks([(1.0, rl), (-1.0, sft)], specs, progress, "extract", squares=True):
-                    sq[name] += block_sq
-                    writer.write(block)
+                sq = stream_combination([(1.0, rl), (-1.0, sft)], specs, writer.write_at, squares=True, progress=progress, desc="extract")
             except BaseException:
                 writer.abort()
                 raise
@@ -174,8 +185,7 @@ def inject(
             copy_support_files(model_folders(target_dir, target_base), tmp, dtype)
             writer = ShardedFolderWriter(tmp, specs, parse_size(max_shard_size))
             try:
-                for name, block, _ in combined_blocks(terms, specs, progress, "inject"):
-                    writer.write(name, block)
+                stream_combination(terms, specs, writer.write_at, progress=progress, desc="inject")
                 writer.finish()
             except BaseException:
                 writer.abort()

@@ -1,25 +1,29 @@
-"""Streaming safetensors I/O: read any tensor block by block, write files and sharded folders tensor by tensor.
+"""Streaming safetensors I/O: read any block of any tensor, write blocks in place, in any order.
 
-Reading parses the JSON header ourselves and then reads byte ranges with `os.preadv` into freshly
-allocated tensors. We deliberately do not mmap: pages of a mapped file that have been touched count in
-the process's RSS until unmapped, so streaming a 400 MB shard through a mapping shows 400 MB of RSS.
-Positional reads go through the page cache just the same (no extra disk I/O) but leave only the current
-block resident, which is what keeps peak memory independent of model size.
+Reading parses the JSON header ourselves and maps each file (mmap): a block of a tensor is a zero-copy
+view of the page cache, converted to fp32 by the arithmetic that consumes it. Touched pages of a mapping
+count in the process's RSS, so each file's mapping is released (madvise DONTNEED) every
+`_RELEASE_BYTES` read; pages stay in the page cache, and a view still in use simply faults them back
+in, so releasing early is never wrong, only slower. Peak RSS thus stays flat whatever the model size.
 
-Writing exploits the format: the header (names, dtypes, shapes, offsets) is known before any data is
-computed, so it is written first and tensor bytes are appended as they are produced. No shard is ever
-assembled in memory (unlike `safetensors.torch.save_file`).
+Writing exploits the format: every tensor's offset is known from the header before any data is
+computed, so files are created at their final size (preallocated) and each block is written at its
+own offset with pwrite, from whichever worker thread computed it. Nothing is assembled in memory
+(unlike `safetensors.torch.save_file`), and no ordering between workers is needed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import mmap
 import os
+import threading
 from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, SkillError
 from .sources import TensorSpec
 
 INDEX_NAME = "model.safetensors.index.json"
@@ -72,8 +76,45 @@ def read_header(path: Path) -> tuple[dict[str, dict], dict[str, str], int]:
     return header, metadata, 8 + n
 
 
+_RELEASE_BYTES = 32 * 1024 * 1024
+
+
+class _MappedFile:
+    """One file mapped read-only (private: never written), with its resident span bounded."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            # PROT_WRITE on a private mapping is copy-on-write and never used; it only spares torch's
+            # warning about non-writable buffers.
+            self.map = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        self._lock = threading.Lock()
+        self._touched = 0
+
+    def view(self, dtype: torch.dtype, offset: int, count: int) -> torch.Tensor:
+        with self._lock:
+            self._touched += count * dtype.itemsize
+            if self._touched >= _RELEASE_BYTES:
+                self._touched = 0
+                self.map.madvise(mmap.MADV_DONTNEED)
+        return torch.frombuffer(self.map, dtype=dtype, count=count, offset=offset)
+
+    def close(self) -> None:
+        try:
+            self.map.close()
+        except BufferError:
+            pass  # a caller still holds a view; the mapping goes when the last view does
+
+
 class SafetensorsSource:
-    """A safetensors file, or a Hugging Face folder (`model.safetensors` or shards + index)."""
+    """A safetensors file, or a Hugging Face folder (`model.safetensors` or shards + index).
+
+    `read` returns views of the mapped file: callers must not modify them (they are private copies-on-write
+    if they do, but that defeats the point) and must copy what they keep.
+    """
 
     partial = False
 
@@ -96,7 +137,8 @@ class SafetensorsSource:
             for name, shard in expected.items():
                 if name not in self._entries:
                     raise CheckpointError(f"{path / INDEX_NAME} maps tensor {name} to {shard}, which does not contain it")
-        self._fds: dict[Path, int] = {}
+        self._maps: dict[Path, _MappedFile] = {}
+        self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         return list(self._entries)
@@ -109,24 +151,17 @@ class SafetensorsSource:
 
     def read(self, name: str, start: int, stop: int) -> torch.Tensor:
         file, offset, spec = self._entries[name]
-        row_bytes = spec.row_numel * spec.dtype.itemsize
-        out = torch.empty((stop - start) * spec.row_numel, dtype=spec.dtype)
-        view = memoryview(out.view(torch.uint8).numpy()) if out.numel() else memoryview(b"")
-        fd = self._fds.get(file)
-        if fd is None:
-            fd = self._fds[file] = os.open(file, os.O_RDONLY)
-        pos, done = offset + start * row_bytes, 0
-        while done < len(view):
-            got = os.preadv(fd, [view[done:]], pos + done)
-            if got == 0:
-                raise CheckpointError(f"truncated safetensors file {file}: tensor {name} ends past the end of the file")
-            done += got
-        return out
+        count = (stop - start) * spec.row_numel
+        if count == 0:
+            return torch.empty(0, dtype=spec.dtype)
+        with self._lock:
+            mapped = self._maps.get(file) or self._maps.setdefault(file, _MappedFile(file))
+        return mapped.view(spec.dtype, offset + start * spec.row_numel * spec.dtype.itemsize, count)
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        for mapped in self._maps.values():
+            mapped.close()
+        self._maps.clear()
 
     def __enter__(self):
         return self
@@ -186,12 +221,12 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 class SafetensorsFileWriter:
-    """Write one safetensors file whose tensors arrive as a stream of byte blocks, in `specs` order.
+    """Write one safetensors file: header first, then blocks at their own offsets (thread-safe).
 
-    The file's final size is known from the specs, so it is preallocated: on ext4 here, appending writes
-    ran at ~0.5 GB/s while writes into preallocated space ran at ~5 GB/s (block allocation dominated).
-    `reserve` extra header bytes let `finish(metadata=...)` rewrite the header in place with metadata only
-    known at the end (norms computed while streaming) without moving the data.
+    The file is preallocated at its final size: on ext4 here, appending writes ran at ~0.5 GB/s and
+    writes into preallocated space at ~5 GB/s (block allocation dominated). `reserve` extra header bytes
+    let `finish(metadata=...)` rewrite the header in place with metadata known only at the end (norms
+    computed while streaming) without moving the data.
     """
 
     def __init__(self, path: Path, specs: list[tuple[str, TensorSpec]], metadata: dict[str, str], reserve: int = 0):
@@ -199,13 +234,22 @@ class SafetensorsFileWriter:
         self._specs = specs
         self._header_size = len(self._header(metadata)) + reserve
         self._header_size += -self._header_size % 8  # data starts 8-byte aligned, as safetensors itself does
-        self._expected = sum(s.nbytes for _, s in specs)
+        self._offsets: dict[str, tuple[int, TensorSpec]] = {}
+        pos = 8 + self._header_size
+        for name, spec in specs:
+            self._offsets[name] = (pos, spec)
+            pos += spec.nbytes
+        self._expected = pos - 8 - self._header_size
         self._written = 0
+        self._lock = threading.Lock()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.posix_fallocate(self._fd, 0, 8 + self._header_size + self._expected)
-        except OSError:
-            pass  # not supported here: plain appending writes still work
+            os.posix_fallocate(self._fd, 0, pos)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                os.close(self._fd)
+                raise SkillError(f"not enough disk space for {path} ({pos:,} bytes)") from None
+            # otherwise unsupported here: writes still work, only slower
         self._write_header(metadata)
 
     def _header(self, metadata: dict[str, str]) -> bytes:
@@ -229,20 +273,30 @@ class SafetensorsFileWriter:
         while done < len(view):
             done += os.pwrite(self._fd, view[done:], offset + done)
 
-    def write(self, block: torch.Tensor) -> None:
+    def write_at(self, name: str, start_row: int, block: torch.Tensor) -> None:
+        """Write a block of rows of `name` (flat, in the planned dtype) at its place in the file."""
+        pos, spec = self._offsets[name]
+        if block.dtype != spec.dtype:
+            raise RuntimeError(f"{self.path}: block of {name} is {block.dtype}, planned {spec.dtype}")
         if block.numel():
-            self._pwrite_all(block.contiguous().view(torch.uint8).numpy(), 8 + self._header_size + self._written)
-        self._written += block.numel() * block.dtype.itemsize
+            self._pwrite_all(block.contiguous().view(torch.uint8).numpy(), pos + start_row * spec.row_numel * spec.dtype.itemsize)
+        with self._lock:
+            self._written += block.numel() * block.dtype.itemsize
 
     def finish(self, metadata: dict[str, str] | None = None) -> None:
         if self._written != self._expected:
             raise RuntimeError(f"{self.path}: wrote {self._written} bytes of tensor data, expected {self._expected}")
         if metadata is not None:
             self._write_header(metadata)
-        os.close(self._fd)
+        self._close()
 
     def abort(self) -> None:
-        os.close(self._fd)
+        self._close()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def parse_size(size: int | str) -> int:
@@ -260,7 +314,7 @@ class ShardedFolderWriter:
     """Write tensors into a Hugging Face weight layout: `model.safetensors`, or shards plus an index.
 
     Shards are planned up front from the specs (greedy, in order, at most `max_shard_bytes` each unless a
-    single tensor is larger), so final file names are known before the first byte is written.
+    single tensor is larger), so every file is created at its final name and size before any data.
     """
 
     def __init__(self, folder: Path, specs: list[tuple[str, TensorSpec]], max_shard_bytes: int):
@@ -275,26 +329,22 @@ class ShardedFolderWriter:
             size += spec.nbytes
         n = len(groups)
         self._files = [SINGLE_NAME] if n == 1 else [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
-        self._groups = groups
         self._shard_of = {name: i for i, g in enumerate(groups) for name, _ in g}
         self._total = sum(s.nbytes for _, s in specs)
-        self._current = -1
-        self._writer: SafetensorsFileWriter | None = None
+        self._writers: list[SafetensorsFileWriter] = []
+        try:
+            for file, group in zip(self._files, groups):
+                self._writers.append(SafetensorsFileWriter(folder / file, group, {"format": "pt"}))
+        except BaseException:
+            self.abort()
+            raise
 
-    def write(self, name: str, block: torch.Tensor) -> None:
-        shard = self._shard_of[name]
-        if shard != self._current:
-            if shard != self._current + 1:
-                raise RuntimeError(f"tensor {name} written out of planned order")
-            if self._writer is not None:
-                self._writer.finish()
-            self._current = shard
-            self._writer = SafetensorsFileWriter(self.folder / self._files[shard], self._groups[shard], {"format": "pt"})
-        self._writer.write(block)
+    def write_at(self, name: str, start_row: int, block: torch.Tensor) -> None:
+        self._writers[self._shard_of[name]].write_at(name, start_row, block)
 
     def finish(self) -> None:
-        if self._writer is not None:
-            self._writer.finish()
+        for writer in self._writers:
+            writer.finish()
         if len(self._files) > 1:
             index = {
                 "metadata": {"total_size": self._total},
@@ -303,5 +353,5 @@ class ShardedFolderWriter:
             (self.folder / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
 
     def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.abort()
+        for writer in self._writers:
+            writer.abort()

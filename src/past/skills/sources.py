@@ -16,8 +16,9 @@ from typing import Iterator, Mapping, Protocol
 
 import torch
 
-# Elements per block: 8M fp32 values = 32 MiB per operand. Large enough that per-call overhead vanishes,
-# small enough that a 70B model's 1B-element embedding never sits in memory at once.
+# Elements per block: 1M fp32 values = 4 MiB. Large enough that per-block overhead (~50 us) vanishes,
+# small enough to stay in cache between the passes over a block, and never to hold a whole tensor
+# (a 70B model's embedding has 1B elements).
 BLOCK_ELEMENTS = 1024 * 1024
 
 
@@ -54,24 +55,24 @@ class TensorSource(Protocol):
 
     def spec(self, name: str) -> TensorSpec: ...
 
-    def read(self, name: str, start: int, stop: int) -> torch.Tensor: ...  # rows [start, stop), flat
+    def read(self, name: str, start: int, stop: int) -> torch.Tensor: ...  # rows [start, stop), flat, read-only
 
     def where(self, name: str) -> str: ...  # the file holding `name`, for error messages
 
     def close(self) -> None: ...
 
 
-def row_blocks(spec: TensorSpec, block_elements: int = BLOCK_ELEMENTS) -> Iterator[tuple[int, int]]:
+def row_blocks(spec: TensorSpec, block_elements: int | None = None) -> Iterator[tuple[int, int]]:
     """Yield (start, stop) row ranges covering the tensor, each at most `block_elements` (or one row)."""
-    step = max(1, block_elements // max(1, spec.row_numel))
+    step = max(1, (block_elements or BLOCK_ELEMENTS) // max(1, spec.row_numel))
     for start in range(0, spec.rows, step):
         yield start, min(start + step, spec.rows)
 
 
 def read_full(source: TensorSource, name: str) -> torch.Tensor:
-    """A whole tensor in its stored shape (for in-memory use on small models)."""
+    """A whole tensor in its stored shape, owned by the caller (for in-memory use on small models)."""
     spec = source.spec(name)
-    return source.read(name, 0, spec.rows).reshape(spec.shape)
+    return source.read(name, 0, spec.rows).reshape(spec.shape).clone()
 
 
 class DictSource:
@@ -129,17 +130,23 @@ class LinearCombination:
     def contributions(self, name: str) -> list[tuple[float, TensorSource]]:
         return [(c, src) for (c, src), present in zip(self.terms, self._present) if present is None or name in present]
 
-    def read(self, name: str, start: int, stop: int) -> torch.Tensor:
-        acc = None
+    def read(self, name: str, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The fp32 sum for rows [start, stop), accumulated into `out` (a reusable buffer) if given."""
+        n = (stop - start) * self.terms[0][1].spec(name).row_numel
+        acc = torch.empty(n, dtype=torch.float32) if out is None else out[:n]
+        first = True
         for coef, src in self.contributions(name):
             x = src.read(name, start, stop)
-            if acc is None:  # always a fresh fp32 tensor: add_ below must never write into an input
-                acc = x.to(torch.float32, copy=True)
+            if first:  # copy_ converts: acc never aliases an input, which add_ below would modify
+                acc.copy_(x)
                 if coef != 1:
                     acc.mul_(coef)
+                first = False
             else:
                 acc.add_(x, alpha=coef)
-        return acc if acc is not None else torch.zeros((stop - start) * self.terms[0][1].spec(name).row_numel)
+        if first:
+            acc.zero_()
+        return acc
 
     def close(self) -> None:
         for _, src in self.terms:

@@ -14,7 +14,7 @@ import torch
 
 from .checkpoints import open_delta, open_model
 from .compat import check_compatible
-from .engine import combined_blocks
+from .engine import stream_combination
 from .outputs import atomic_output
 from .provenance import decode_metadata, encode_metadata
 from .safetensors_io import SafetensorsFileWriter
@@ -66,7 +66,7 @@ class SkillVector:
             meta = {**self.metadata, "norm": self.norm(), "tensor_norms": norms}
             writer = SafetensorsFileWriter(tmp, specs, encode_metadata(meta))
             for name, _ in specs:
-                writer.write(self.tensors[name].contiguous())
+                writer.write_at(name, 0, self.tensors[name].contiguous().reshape(-1))
             writer.finish()
         return Path(path)
 
@@ -144,11 +144,15 @@ class SkillVector:
     def _added_to(self, source: TensorSource, lam: float) -> dict[str, torch.Tensor]:
         check_compatible(source, [self.as_source()])
         specs = [(n, source.spec(n)) for n in source.names()]
-        blocks: dict[str, list[torch.Tensor]] = {n: [] for n, _ in specs}
+        new = {n: torch.empty(spec.numel, dtype=spec.dtype) for n, spec in specs}
+
+        def place(name: str, start: int, block: torch.Tensor) -> None:
+            row = source.spec(name).row_numel
+            new[name][start * row:start * row + block.numel()].copy_(block)
+
         with torch.no_grad():
-            for name, block, _ in combined_blocks([(1.0, source), (float(lam), self.as_source())], specs):
-                blocks[name].append(block)
-        return {n: torch.cat(blocks[n]).reshape(spec.shape) for n, spec in specs}
+            stream_combination([(1.0, source), (float(lam), self.as_source())], specs, place)
+        return {n: new[n].reshape(spec.shape) for n, spec in specs}
 
 
 def _unique_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

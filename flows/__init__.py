@@ -1,0 +1,1 @@
+"""Prefect flows: watch (landing folder -> events), adapt (drop -> maybe a new production model), refresh_skill."""

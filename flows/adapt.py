@@ -1,0 +1,197 @@
+"""Prefect flow `adapt`: one knowledge drop -> maybe a new production model (no RL on the new data).
+
+    resolve -> validate (+ snapshot) -> plan -> target SFT -> inject skill -> evaluate x4 -> gate -> record
+
+Thin: every step is a function of `past.adaptation`; this file adds Prefect's retries (I/O steps only;
+never a failed contract), caching by input hash (a rerun after a crash skips the steps that finished),
+events and a decision artifact. Triggered by `past.knowledge.landed` (prefect.yaml), or by hand:
+
+    python flows/adapt.py DROP_NAME [--lam 1.0] [--force] [--params params.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from past import adaptation as steps
+from past import events
+from past.contracts import ContractViolation
+from past.jsonl import DataError
+from past.flowtools import retry_io, run_step
+
+
+def _step_key(step: str):
+    def key(context, inputs) -> str:
+        return f"{step}-{inputs['p']['key'][:40]}"
+    return key
+
+
+def _evaluate_key(context, inputs) -> str:
+    p, model, which = inputs["p"], inputs["model"], inputs["which"]
+    model_id = p["candidate"] if model == "candidate" else p["production"]["id"]
+    questions = p["regression"]["id"] if which == "regression" else p["drop"]["hash"][:16]
+    return f"evaluate-{model_id}-{which}-{questions}-{steps.digest([p['inputs']['prompt']])[:8]}"
+
+
+@task(name="resolve-drop", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
+def resolve_drop(params: str, drop: str, expected_hash: str | None) -> dict:
+    return steps.resolve_drop(steps.settings(params), drop, expected_hash)
+
+
+@task(name="validate-drop", retries=0, cache_policy=NO_CACHE)  # a broken contract stays broken: no retry
+def validate_drop(params: str, drop: dict) -> dict:
+    return steps.validate_and_snapshot(steps.settings(params), drop)
+
+
+@task(name="plan", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
+def plan(params: str, drop: dict, snapshot: dict, lam: float | None) -> dict:
+    return steps.plan(steps.settings(params), drop, snapshot, lam)
+
+
+@task(name="target-sft", retries=0, cache_key_fn=_step_key("target-sft"), result_serializer="json")
+def target_sft(params: str, p: dict) -> dict:
+    return steps.train(steps.settings(params), p)
+
+
+@task(name="inject-skill", retries=1, retry_delay_seconds=2, cache_key_fn=_step_key("inject-skill"),
+      result_serializer="json")
+def inject_skill(params: str, p: dict) -> dict:
+    return steps.inject_skill(steps.settings(params), p)
+
+
+@task(name="evaluate", retries=0, cache_key_fn=_evaluate_key, result_serializer="json")
+def evaluate(params: str, p: dict, model: str, which: str) -> dict:
+    s = steps.settings(params)
+    model_dir = p["model_dir"] if model == "candidate" else p["production"]["path"]
+    return steps.score(s, model_dir, steps.questions_for(s, which, p))
+
+
+@task(name="record-decision", retries=3, retry_delay_seconds=1, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
+def record_decision(params: str, decision: dict, model: dict | None = None) -> dict:
+    return steps.settings(params).registry.record(decision, model=model)
+
+
+@flow(name="adapt", flow_run_name="adapt-{drop}", retries=1, retry_delay_seconds=5)
+def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None, force: bool = False,
+          params: str = "params.yaml") -> dict:
+    """Adapt production to one knowledge drop of the landing folder; returns the recorded decision."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    s = steps.settings(params)
+    registry, cache = s.registry, s.registry.cache_dir
+    run_id = str(flow_run.id) if flow_run.id else None
+    timings: dict = {}
+
+    found = run_step(resolve_drop, timings, "resolve", params, drop, expected_hash)
+    base = {"run": run_id, "drop": {"name": found["name"], "hash": found["hash"]}}
+    if expected_hash and expected_hash != found["hash"]:
+        logger.warning(f"drop {drop}: content changed since it was announced ({expected_hash[:12]} -> "
+                       f"{found['hash'][:12]}); adapting what is there now")
+
+    previous = registry.decision_for(found["hash"])
+    if previous is not None and not force:
+        decision = run_step(record_decision, timings, "record", params, {
+            **base, "id": f"{run_id}:skip", "decision": "skipped", "stage": "duplicate",
+            "candidate": previous.get("candidate"),
+            "reasons": [f"drop already adapted: {previous['decision']} at {previous['at']} "
+                        f"(run {previous.get('run')}); pass force=True to adapt it again"]})
+        logger.info(decision["reasons"][0])
+        return decision
+
+    clock = time.perf_counter()
+    state = validate_drop(params, found, return_state=True)
+    timings["validate"] = {"seconds": round(time.perf_counter() - clock, 3), "cached": False, "compute": 0.0}
+    if state.is_failed():
+        err = state.result(raise_on_failure=False)
+        if not isinstance(err, (ContractViolation, DataError)):
+            raise err
+        report = steps.failure_report(err)
+        decision = run_step(record_decision, timings, "record", params, {
+            **base, "id": f"{run_id}:contract", "decision": "rejected", "stage": "contract",
+            "reasons": [report["message"]], "report": report, "timings": timings})
+        events.emit(events.REJECTED, events.drop_resource(found["hash"], found["name"]),
+                    {"stage": "contract", "reasons": decision["reasons"], "report": report})
+        _artifact(decision)
+        logger.error(f"drop {drop} rejected, nothing trained:\n{report['message']}")
+        return decision
+    snapshot = state.result()
+    timings["validate"]["compute"] = snapshot["seconds"]
+
+    p = run_step(plan, timings, "plan", params, found, snapshot, lam)
+    base.update(candidate=p["candidate"], skill=p["skill"]["id"], **{"lambda": p["lambda"]})
+    if not p["new_questions"]:
+        decision = run_step(record_decision, timings, "record", params, {
+            **base, "id": f"{run_id}:no-questions", "decision": "rejected", "stage": "contract",
+            "reasons": ["the drop has no questions: nothing could show the new model is better; "
+                        "add questions.jsonl and drop it again"], "timings": timings})
+        events.emit(events.REJECTED, events.drop_resource(found["hash"], found["name"]),
+                    {"stage": "contract", "reasons": decision["reasons"]})
+        _artifact(decision)
+        return decision
+
+    run_step(target_sft, timings, "target_sft", params, p, storage=cache, refresh=not Path(p["sft_dir"]).exists())
+    injected = run_step(inject_skill, timings, "inject", params, p, storage=cache,
+                    refresh=not Path(p["model_dir"]).exists())
+    scores: dict = {"new": {}, "regression": {}}
+    for which in ("new", "regression"):
+        for model in ("production", "candidate"):
+            refresh = model == "candidate" and not timings["inject"]["cached"]  # a rebuilt candidate is rescored
+            scores[which][model] = run_step(evaluate, timings, f"evaluate_{which}_{model}", params, p, model, which,
+                                        storage=cache, refresh=refresh)
+
+    promote, reasons = steps.gate(scores, s.params.adapt.tolerance, s.params.adapt.min_gain)
+    timings["total"] = {"seconds": round(time.perf_counter() - started, 3)}
+    decision = {**base, "id": f"{run_id}:{p['key'][:16]}", "decision": "promoted" if promote else "rejected",
+                "stage": "gate", "reasons": reasons, "metrics": steps.metrics_summary(scores), "scores": scores,
+                "timings": timings}
+    entry = steps.model_entry(s, p, injected, scores, run_id) if promote else None
+    decision = run_step(record_decision, timings, "record", params, decision, entry)
+    promoted = decision["decision"] == "promoted"
+    payload = {"drop": found["name"], "drop_hash": found["hash"], "stage": decision["stage"],
+               "reasons": decision["reasons"], "metrics": decision.get("metrics", {}), "lambda": p["lambda"],
+               "previous": decision["production_before"], "production": decision["production_after"]}
+    related = [events.drop_resource(found["hash"], found["name"]) | {"prefect.resource.role": "drop"},
+               events.skill_resource(p["skill"]["id"], "skill")]
+    events.emit(events.PROMOTED if promoted else events.REJECTED, events.model_resource(p["candidate"]), payload, related)
+    if not promoted and not s.params.adapt.keep_rejected:
+        registry.discard(p["candidate"])
+    _artifact(decision)
+    logger.info(f"drop {drop}: {decision['decision']}: " + "; ".join(decision["reasons"]))
+    return decision
+
+
+def _artifact(decision: dict) -> None:
+    """The decision as a markdown artifact on the flow run (the Prefect UI's Artifacts tab)."""
+    lines = [f"# {decision['decision']} ({decision.get('stage')})", "",
+             f"- drop: `{decision['drop']['name']}` ({decision['drop']['hash'][:12]})",
+             f"- candidate: `{decision.get('candidate') or '-'}`, lambda {decision.get('lambda', '-')}",
+             f"- production: `{decision.get('production_before')}` -> `{decision.get('production_after')}`", ""]
+    lines += [f"- {r}" for r in decision.get("reasons", [])]
+    if decision.get("timings"):
+        lines += ["", "| step | seconds | cached |", "| --- | --- | --- |"]
+        lines += [f"| {k} | {v['seconds']} | {v.get('cached', '')} |" for k, v in decision["timings"].items()]
+    create_markdown_artifact(markdown="\n".join(lines), key="adapt-decision",
+                             description=f"adapt decision for drop {decision['drop']['name']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Adapt production to one knowledge drop (runs the flow locally).")
+    parser.add_argument("drop", help="folder name of the drop inside the landing folder")
+    parser.add_argument("--lam", type=float, default=None, help="lambda override")
+    parser.add_argument("--force", action="store_true", help="adapt even if this content was decided before")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    decision = adapt(args.drop, lam=args.lam, force=args.force, params=args.params)
+    print(json.dumps({k: decision.get(k) for k in ("decision", "stage", "candidate", "reasons")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""Continual adaptation, step by step: the plain functions that the Prefect flows wrap as tasks.
+
+One knowledge drop -> maybe a new production model, with no RL on the new data:
+
+    resolve (landing.py: confined, complete, hashed) -> validate (Great Expectations) and snapshot
+    -> plan (ids, lambda, where to start) -> train (target SFT on the drop, same code as the DVC stage,
+    on production's SFT weights, with replay of earlier knowledge) -> inject (production skill at the
+    registered lambda) -> score (the drop's questions and the fixed regression set, candidate and
+    production) -> gate -> the registry records the decision (registry.py).
+
+Every function takes and returns JSON-able values (paths as strings), so Prefect can cache results by
+input hash and a rerun after a crash skips the steps that finished. Every artifact is written whole
+into place (temporary sibling + rename), so an interrupted step leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from past.config import Params, load_params
+from past.jsonl import read_jsonl
+from past.knowledge.format import DOCUMENTS, QUESTIONS
+from past.landing import Drop, DropNotReady, Pending, inspect_drop, load_drop
+from past.registry import Registry, RegistryError, weights_sha256
+
+
+@dataclass(frozen=True)
+class Settings:
+    """params.yaml with the adapt paths resolved against the folder that holds it."""
+
+    params_path: Path
+    params: Params
+
+    @property
+    def home(self) -> Path:
+        return self.params_path.resolve().parent
+
+    def resolve(self, path: str | Path) -> Path:
+        path = Path(path)
+        return path if path.is_absolute() else self.home / path
+
+    @property
+    def landing(self) -> Path:
+        return self.resolve(self.params.adapt.landing)
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.resolve(self.params.adapt.registry))
+
+    @property
+    def regression_set(self) -> Path:
+        return self.resolve(self.params.adapt.regression_set)
+
+
+def settings(params_path: str | Path = "params.yaml") -> Settings:
+    return Settings(Path(params_path), load_params(params_path))
+
+
+def digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ production
+
+
+def ensure_production(s: Settings) -> dict:
+    """The production model; on first use, the DVC pipeline's PaST model is registered as production."""
+    registry = s.registry
+    production = registry.production()
+    if production is not None:
+        return production
+    from past import layout
+
+    paths = {name: s.resolve(path) for name, path in
+             (("model", layout.PAST), ("sft", layout.TARGET_SFT), ("base", layout.BASE), ("skill", layout.SKILL))}
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        raise RegistryError(f"{registry.root}: no production model, and the pipeline outputs to register as the "
+                            f"first one are missing ({', '.join(missing)}): run `dvc repro` first")
+    registry.bootstrap(**paths, lam=s.params.inject.lam, source=f"the DVC pipeline in {s.home}")
+    return registry.production()
+
+
+# ------------------------------------------------------------------------------------------ drop
+
+
+def resolve_drop(s: Settings, name: str, expected_hash: str | None = None) -> dict:
+    """A complete drop in the landing folder, as a dict; raises DropNotReady while it is being copied and
+    LandingError if it can never be used (a name leading outside the landing folder, a symlink...)."""
+    result = inspect_drop(s.landing, name, s.params.adapt.settle_seconds)
+    if isinstance(result, Pending):
+        raise DropNotReady(f"{s.landing / name}: not complete: {result.reason}")
+    out = result.as_dict()
+    out["announced_hash"] = expected_hash
+    return out
+
+
+def validate_and_snapshot(s: Settings, drop: dict) -> dict:
+    """Check the drop's contracts (raises DataError / ContractViolation with the report) and copy it into
+    the registry, so every later step reads the very files that were validated."""
+    started = time.perf_counter()
+    ks = load_drop(Drop(drop["name"], Path(drop["path"]), drop["hash"], drop["files"], drop["marker"],
+                        drop["unsafe"]))
+    snapshot = s.registry.archive_drop(drop["hash"], drop["path"], sorted(drop["files"]))
+    return {"snapshot": str(snapshot), "documents": len(ks.documents), "questions": len(ks.questions),
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def failure_report(err: Exception) -> dict:
+    """A contract or data error as a JSON report naming the file, the expectation and the rows."""
+    from past.contracts import ContractViolation
+
+    if isinstance(err, ContractViolation):
+        return {"file": err.file, "failures": [f.as_dict() for f in err.failures], "message": str(err)}
+    return {"message": str(err)}
+
+
+# ------------------------------------------------------------------------------------------ plan
+
+
+def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None) -> dict:
+    """Everything that decides the candidate, and its id: the same inputs give the same candidate."""
+    registry, a = s.registry, s.params.adapt
+    production = ensure_production(s)
+    skill = registry.skill()
+    if a.on_top == "target":
+        start = {"kind": "target", "id": production["id"], "path": str(registry.path(production["sft"]))}
+    else:
+        start = {"kind": "base", "id": production["base"], "path": str(registry.path(registry.base()["path"]))}
+    lam = float(lam if lam is not None else a.lam if a.lam is not None else skill["lambda"])
+    regression = regression_questions(s)
+    inputs = {
+        "drop": drop["hash"], "production": production["id"], "start": start["id"], "on_top": a.on_top,
+        "skill": skill["id"], "lambda": lam, "sft": vars(a.sft), "replay": a.replay, "seed": s.params.seed,
+        "replay_pool": replay_pool_id(s, production), "prompt": s.params.prompt,
+    }
+    key = digest(inputs)
+    candidate = "m-" + key[:12]
+    return {
+        "key": key, "candidate": candidate, "inputs": inputs,
+        "drop": {"name": drop["name"], "hash": drop["hash"]}, "snapshot": snapshot["snapshot"],
+        "production": {"id": production["id"], "path": str(registry.path(production["path"])),
+                       "lambda": production["lambda"], "skill": production["skill"]},
+        "start": start, "skill": {"id": skill["id"], "path": str(registry.path(skill["path"]))}, "lambda": lam,
+        "sft_dir": str(registry.model_dir(candidate) / "sft"), "model_dir": str(registry.model_dir(candidate) / "model"),
+        "regression": {"id": regression["id"], "count": len(regression["questions"])},
+        "new_questions": snapshot["questions"],
+    }
+
+
+# ------------------------------------------------------------------------------------------ train + inject
+
+
+def replay_pool_id(s: Settings, production: dict) -> str:
+    """Identity of the replay pool: the regression set's content and the drops in production's lineage."""
+    drops = [m["drop"]["hash"] for m in s.registry.lineage(production["id"]) if m.get("drop")]
+    return digest({"regression": _set_hash(s.regression_set), "drops": drops})
+
+
+def replay_texts(s: Settings, production_id: str, count: int, seed: int) -> list[str]:
+    """`count` documents of earlier knowledge (regression set + drops already in production), seeded."""
+    if count <= 0:
+        return []
+    pool = [d["text"] for d in read_jsonl(s.regression_set / DOCUMENTS)]
+    for entry in s.registry.lineage(production_id):
+        if entry.get("drop"):
+            pool += [d["text"] for d in read_jsonl(s.registry.drop_dir(entry["drop"]["hash"]) / DOCUMENTS)]
+    rng = random.Random(seed)
+    if count <= len(pool):
+        return rng.sample(pool, count)
+    return [pool[i % len(pool)] for i in range(count)]
+
+
+def train(s: Settings, p: dict) -> dict:
+    """Target SFT on the drop's documents (+ replay), from production's SFT weights or the base, saved
+    atomically to the candidate's sft/ folder. Same function as the DVC `target_sft` stage."""
+    from past.modeling import set_threads
+    from past.training.sft import finetune_folder
+
+    set_threads(s.params.threads)
+    a = s.params.adapt
+    started = time.perf_counter()
+    texts = [d["text"] for d in read_jsonl(Path(p["snapshot"]) / DOCUMENTS)]
+    replayed = round(len(texts) * a.replay / (1 - a.replay)) if a.replay else 0
+    texts += replay_texts(s, p["production"]["id"], replayed, s.params.seed)
+    finetune_folder(p["start"]["path"], texts, a.sft, s.params.seed, p["sft_dir"])
+    return {"sft_dir": p["sft_dir"], "texts": len(texts), "replayed": replayed,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def inject_skill(s: Settings, p: dict) -> dict:
+    """theta = theta_sft(candidate) + lambda * v(production skill), streamed into the candidate's model/."""
+    from past.skills import inject
+
+    started = time.perf_counter()
+    inject(p["sft_dir"], [p["skill"]["path"]], [p["lambda"]], p["model_dir"], overwrite=True,
+           card={"drop": p["drop"]["name"], "drop_hash": p["drop"]["hash"], "parent": p["production"]["id"],
+                 "candidate": p["candidate"]})
+    return {"model_dir": p["model_dir"], "weights_sha256": weights_sha256(p["model_dir"]),
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+
+def regression_questions(s: Settings) -> dict:
+    """The fixed regression set: a seeded sample of earlier questions, with an id for caching."""
+    a = s.params.adapt
+    questions = [q for q in read_jsonl(s.regression_set / QUESTIONS) if q.get("split") in a.regression_splits]
+    if not questions:
+        raise RegistryError(f"{s.regression_set / QUESTIONS}: no questions in splits {a.regression_splits}")
+    if a.regression_questions and len(questions) > a.regression_questions:
+        questions = random.Random(s.params.seed).sample(questions, a.regression_questions)
+    return {"id": digest([[q["id"], q["question"], q["answers"]] for q in questions])[:16], "questions": questions}
+
+
+def questions_for(s: Settings, which: str, p: dict) -> list[dict]:
+    if which == "regression":
+        return regression_questions(s)["questions"]
+    path = Path(p["snapshot"]) / QUESTIONS
+    return read_jsonl(path) if path.exists() else []
+
+
+def score(s: Settings, model_dir: str, questions: list[dict]) -> dict:
+    """Closed-book exact match and F1 of a saved model on `questions`."""
+    from past.evaluation.metrics import closed_book_scores
+    from past.modeling import load_model, load_tokenizer, set_threads
+
+    set_threads(s.params.threads)
+    started = time.perf_counter()
+    model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
+    scores = closed_book_scores(model, tokenizer, questions, s.params.prompt, s.params.evaluate.batch_size,
+                                s.params.evaluate.max_new_tokens, desc=f"scoring {Path(model_dir).parent.name}")
+    return {"exact_match": round(scores["exact_match"], 4), "f1": round(scores["f1"], 4),
+            "questions": len(questions), "seconds": round(time.perf_counter() - started, 3)}
+
+
+# ------------------------------------------------------------------------------------------ gate
+
+
+def gate(scores: dict, tolerance: float, min_gain: float) -> tuple[bool, list[str]]:
+    """Promote only if the candidate answers the drop's questions better than production and loses no
+    more than `tolerance` exact match on the regression set. Returns (promote, reasons)."""
+    new_c, new_p = scores["new"]["candidate"]["exact_match"], scores["new"]["production"]["exact_match"]
+    reg_c, reg_p = scores["regression"]["candidate"]["exact_match"], scores["regression"]["production"]["exact_match"]
+    reasons, ok = [], True
+    if new_c > new_p + min_gain:
+        reasons.append(f"new questions: candidate {new_c:.3f} > production {new_p:.3f}"
+                       + (f" + min_gain {min_gain:g}" if min_gain else ""))
+    else:
+        ok = False
+        reasons.append(f"new questions: candidate {new_c:.3f} does not beat production {new_p:.3f}"
+                       + (f" by more than {min_gain:g}" if min_gain else ""))
+    loss = round(reg_p - reg_c, 4)
+    if loss <= tolerance + 1e-9:
+        reasons.append(f"regression set: {reg_p:.3f} -> {reg_c:.3f} (loss {max(loss, 0):.3f} <= tolerance {tolerance:g})")
+    else:
+        ok = False
+        reasons.append(f"regression set: {reg_p:.3f} -> {reg_c:.3f} (loss {loss:.3f} > tolerance {tolerance:g})")
+    return ok, reasons
+
+
+def model_entry(s: Settings, p: dict, injected: dict, scores: dict, run: str | None) -> dict:
+    """The registry entry a promoted candidate gets."""
+    registry = s.registry
+    return {
+        "id": p["candidate"], "path": str(Path(p["model_dir"]).relative_to(registry.root)),
+        "sft": str(Path(p["sft_dir"]).relative_to(registry.root)),
+        "base": registry.production()["base"] if registry.production() else None,
+        "skill": p["skill"]["id"], "lambda": p["lambda"], "drop": p["drop"], "parent": p["production"]["id"],
+        "on_top": p["start"]["kind"], "run": run, "weights_sha256": injected["weights_sha256"],
+        "metrics": metrics_summary(scores),
+    }
+
+
+def metrics_summary(scores: dict) -> dict:
+    return {f"{which}_{model}_exact_match": scores[which][model]["exact_match"]
+            for which in ("new", "regression") for model in ("candidate", "production") if model in scores[which]}
+
+
+def _set_hash(folder: Path) -> str:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return digest(manifest["files"])
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        return digest({n: hashlib.sha256((folder / n).read_bytes()).hexdigest()
+                       for n in (DOCUMENTS, QUESTIONS) if (folder / n).exists()})
+
+
+__all__ = ["Settings", "settings", "ensure_production", "resolve_drop", "validate_and_snapshot", "failure_report",
+           "plan", "train", "inject_skill", "score", "questions_for", "gate", "model_entry", "metrics_summary",
+           "regression_questions", "replay_texts"]

@@ -1,0 +1,354 @@
+"""The model registry: which model is in production, where it came from, and every decision ever taken.
+
+One folder (by default `models/registry/`), readable by a person and by any serving process:
+
+    registry.json            the single source of truth (format past-registry/1):
+                               production: id of the production model; skill: id of the production skill;
+                               base: id of the base model; models / skills / bases: one entry each, with
+                               paths, provenance (drop, skill, lambda, parent), metrics and weight sha256;
+                               decisions: the log of every run (promoted, rejected, skipped), with reasons
+    production -> models/<id>/model   symlink to the production model folder (for serving processes)
+    models/<id>/model        the served weights (theta_sft + lambda v), a normal Hugging Face folder
+    models/<id>/sft          its SFT weights before injection (the next drop is trained on these)
+    skills/<id>/skill.safetensors   registered skill vectors
+    bases/<id>/              the base model skills were extracted against
+    drops/<hash>/            copies of promoted drops (provenance, and replay against forgetting)
+    cache/                   Prefect task results (JSON) and cache records of the flows
+
+Why JSON in a folder rather than DVC artifacts (`artifacts:` in dvc.yaml, promoted with GTO git tags):
+promotions happen on workers, many times a day, without a person; a registry that needs a git commit
+and tag per promotion would need git write access from every worker and a push race between them. A
+JSON file replaced with one `os.replace` is atomic on every POSIX filesystem, needs no service, and
+the folder can still be versioned with `dvc add models/registry` when a snapshot is wanted.
+
+Atomicity: model folders are written whole into place (temporary sibling + rename) before any entry
+names them, and registry.json is replaced in one rename under an exclusive lock. Production therefore
+never points at a half-written model, and a killed run leaves at worst an orphan folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from past.jsonl import atomic_dir, write_json_atomic
+
+FORMAT = "past-registry/1"
+STATE = "registry.json"
+PRODUCTION_LINK = "production"
+FINAL = ("promoted", "rejected")
+
+
+class RegistryError(RuntimeError):
+    """The registry cannot do what was asked (no production yet, unknown id, a stale promotion...)."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def weights_sha256(folder: str | Path) -> dict[str, str]:
+    """sha256 of every safetensors file of a model folder (or of one skill file)."""
+    folder = Path(folder)
+    files = [folder] if folder.is_file() else sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise RegistryError(f"{folder}: no .safetensors weights")
+    out = {}
+    for path in files:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        out[path.name] = digest.hexdigest()
+    return out
+
+
+def _empty() -> dict:
+    return {"format": FORMAT, "production": None, "skill": None, "base": None,
+            "models": {}, "skills": {}, "bases": {}, "decisions": []}
+
+
+class Registry:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------------------------------ paths
+
+    def model_dir(self, model_id: str) -> Path:
+        return self.root / "models" / model_id
+
+    def skill_file(self, skill_id: str) -> Path:
+        return self.root / "skills" / skill_id / "skill.safetensors"
+
+    def base_dir(self, base_id: str) -> Path:
+        return self.root / "bases" / base_id
+
+    def drop_dir(self, drop_hash: str) -> Path:
+        return self.root / "drops" / drop_hash[:16]
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    # ------------------------------------------------------------------------------------------ reading
+
+    def state(self) -> dict:
+        path = self.root / STATE
+        if not path.exists():
+            return _empty()
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("format") != FORMAT:
+            raise RegistryError(f"{path}: format {state.get('format')!r}, expected {FORMAT}")
+        return state
+
+    def production(self) -> dict | None:
+        """The production model's entry (with its id), or None before the first registration."""
+        state = self.state()
+        return _with_id(state["models"], state["production"])
+
+    def skill(self) -> dict | None:
+        state = self.state()
+        return _with_id(state["skills"], state["skill"])
+
+    def base(self) -> dict | None:
+        state = self.state()
+        return _with_id(state["bases"], state["base"])
+
+    def model(self, model_id: str) -> dict:
+        entry = _with_id(self.state()["models"], model_id)
+        if entry is None:
+            raise RegistryError(f"{self.root}: no model {model_id!r}")
+        return entry
+
+    def decision_for(self, drop_hash: str) -> dict | None:
+        """The last final decision (promoted or rejected) taken on a drop, if any."""
+        for decision in reversed(self.state()["decisions"]):
+            if decision.get("drop", {}).get("hash") == drop_hash and decision["decision"] in FINAL:
+                return decision
+        return None
+
+    def lineage(self, model_id: str | None = None) -> list[dict]:
+        """The model and its ancestors, newest first."""
+        state = self.state()
+        out, current = [], model_id or state["production"]
+        while current:
+            entry = _with_id(state["models"], current)
+            if entry is None:
+                break
+            out.append(entry)
+            current = entry.get("parent")
+        return out
+
+    def verify(self, model_id: str | None = None) -> dict:
+        """Check a registered model (production by default) against its recorded weight hashes."""
+        entry = self.model(model_id) if model_id else self.production()
+        if entry is None:
+            raise RegistryError(f"{self.root}: no production model")
+        actual = weights_sha256(self.path(entry["path"]))
+        if actual != entry["weights_sha256"]:
+            raise RegistryError(f"{self.path(entry['path'])}: weights do not match the registry")
+        return entry
+
+    # ------------------------------------------------------------------------------------------ writing
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """Exclusive lock, current state in, state written back atomically (one rename) on success."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = self.state()
+                yield state
+                write_json_atomic(self.root / STATE, state)
+                self._link_production(state)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _link_production(self, state: dict) -> None:
+        if not state["production"]:
+            return
+        target = Path(state["models"][state["production"]]["path"])
+        link = self.root / PRODUCTION_LINK
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            return
+        tmp = self.root / f".{PRODUCTION_LINK}.{os.getpid()}.tmp"
+        tmp.unlink(missing_ok=True)
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+
+    def bootstrap(self, model: str | Path, sft: str | Path, base: str | Path, skill: str | Path, lam: float,
+                  metrics: dict | None = None, source: str = "pipeline") -> str:
+        """Register the pipeline's PaST model as the first production model (copies; idempotent).
+
+        Returns the production id. Refuses if a production model already exists and differs.
+        """
+        model_hashes = weights_sha256(model)
+        model_id = "m-" + _short(model_hashes)
+        skill_hashes = weights_sha256(skill)
+        skill_id = "s-" + _short(skill_hashes)
+        base_id = "b-" + _short(weights_sha256(base))
+        state = self.state()
+        if state["production"] == model_id:
+            return model_id
+        if state["production"]:
+            raise RegistryError(f"{self.root}: production is already {state['production']}; bootstrap refused")
+        _copy_folder(base, self.base_dir(base_id))
+        _copy_folder(sft, self.model_dir(model_id) / "sft")
+        _copy_folder(model, self.model_dir(model_id) / "model")
+        self.skill_file(skill_id).parent.mkdir(parents=True, exist_ok=True)
+        if not self.skill_file(skill_id).exists():
+            tmp = self.skill_file(skill_id).with_suffix(".tmp")
+            shutil.copyfile(skill, tmp)
+            os.replace(tmp, self.skill_file(skill_id))
+        rel = lambda p: str(Path(p).relative_to(self.root))  # noqa: E731
+        with self.transaction() as state:
+            if state["production"]:
+                raise RegistryError(f"{self.root}: production is already {state['production']}; bootstrap refused")
+            state["bases"][base_id] = {"path": rel(self.base_dir(base_id)), "source": str(base),
+                                       "registered_at": now()}
+            state["skills"][skill_id] = {"path": rel(self.skill_file(skill_id)), "lambda": float(lam),
+                                         "base": base_id, "source": str(skill), "weights_sha256": skill_hashes,
+                                         "metrics": {}, "registered_at": now()}
+            state["models"][model_id] = {
+                "path": rel(self.model_dir(model_id) / "model"), "sft": rel(self.model_dir(model_id) / "sft"),
+                "base": base_id, "skill": skill_id, "lambda": float(lam), "drop": None, "parent": None,
+                "source": str(model), "metrics": metrics or {}, "weights_sha256": model_hashes,
+                "promoted_at": now()}
+            state["production"], state["skill"], state["base"] = model_id, skill_id, base_id
+            state["decisions"].append({"at": now(), "decision": "promoted", "stage": "bootstrap",
+                                       "candidate": model_id, "production_before": None,
+                                       "production_after": model_id, "skill": skill_id, "lambda": float(lam),
+                                       "reasons": [f"first production model, registered from {source}"]})
+        return model_id
+
+    def archive_drop(self, drop_hash: str, folder: str | Path, files: list[str]) -> Path:
+        """Keep a copy of a drop's data files (provenance, replay); idempotent."""
+        target = self.drop_dir(drop_hash)
+        if not target.exists():
+            with atomic_dir(target) as tmp:
+                for name in files:
+                    shutil.copyfile(Path(folder) / name, tmp / name)
+        return target
+
+    def record(self, decision: dict, model: dict | None = None, skill: dict | None = None) -> dict:
+        """Append a decision; with `model` (an entry with "id", "parent"), make it production atomically.
+
+        A promotion whose parent is no longer production (another run promoted in between) is refused
+        and logged as rejected (stale), so knowledge from a concurrent run is never silently dropped.
+        With `skill` (an entry with "id"), that skill becomes the production skill too. A decision with an
+        "id" that is already in the log is not recorded twice (retries are safe).
+        """
+        with self.transaction() as state:
+            if decision.get("id"):  # a retried record (the write went through, the task did not return)
+                done = next((d for d in state["decisions"] if d.get("id") == decision["id"]), None)
+                if done is not None:
+                    return done
+            decision = {"at": now(), **decision, "production_before": state["production"]}
+            if model is not None:
+                if model["parent"] != state["production"]:
+                    decision.update(decision="rejected", stage="stale",
+                                    reasons=decision.get("reasons", []) + [
+                                        f"production moved from {model['parent']} to {state['production']} "
+                                        "during the run; adapt the drop again on the new production"])
+                else:
+                    entry = {k: v for k, v in model.items() if k != "id"}
+                    entry["promoted_at"] = now()
+                    if skill is not None:
+                        state["skills"][skill["id"]] = {**{k: v for k, v in skill.items() if k != "id"},
+                                                        "registered_at": now()}
+                        state["skill"] = skill["id"]
+                    state["models"][model["id"]] = entry
+                    state["production"] = model["id"]
+            decision["production_after"] = state["production"]
+            state["decisions"].append(decision)
+        return decision
+
+    def rollback(self, model_id: str, reason: str) -> dict:
+        """Point production back at an earlier promoted model (logged like any decision)."""
+        with self.transaction() as state:
+            if model_id not in state["models"]:
+                raise RegistryError(f"{self.root}: no model {model_id!r} to roll back to")
+            decision = {"at": now(), "decision": "promoted", "stage": "rollback", "candidate": model_id,
+                        "production_before": state["production"], "production_after": model_id,
+                        "reasons": [reason]}
+            state["production"] = model_id
+            state["decisions"].append(decision)
+        return decision
+
+    def discard(self, model_id: str) -> None:
+        """Delete the folder of a candidate that was never promoted (a registered model is never deleted)."""
+        if model_id in self.state()["models"]:
+            return
+        shutil.rmtree(self.model_dir(model_id), ignore_errors=True)
+
+    # ------------------------------------------------------------------------------------------ display
+
+    def summary(self, decisions: int = 10) -> str:
+        state = self.state()
+        lines = [f"registry {self.root}"]
+        prod = _with_id(state["models"], state["production"])
+        if prod is None:
+            return "\n".join(lines + ["  no production model yet"])
+        drop = prod.get("drop") or {}
+        lines.append(f"  production: {prod['id']}  ({prod['path']})")
+        lines.append(f"    from drop {drop.get('name', '-')} ({drop.get('hash', '-')[:12]}), skill {prod['skill']} "
+                     f"at lambda {prod['lambda']:g}, parent {prod.get('parent') or '-'}")
+        for name, value in sorted(prod.get("metrics", {}).items()):
+            lines.append(f"    {name}: {value}")
+        lines.append(f"  models: {len(state['models'])}, skills: {len(state['skills'])}, "
+                     f"decisions: {len(state['decisions'])}")
+        for d in state["decisions"][-decisions:]:
+            drop = d.get("drop", {})
+            lines.append(f"  {d['at']}  {d['decision']:<8} {d.get('stage', ''):<9} "
+                         f"{drop.get('name', '-'):<20} {d.get('candidate') or '-':<16} {'; '.join(d.get('reasons', []))}")
+        return "\n".join(lines)
+
+
+def _with_id(entries: dict, key: str | None) -> dict | None:
+    if key is None or key not in entries:
+        return None
+    return {"id": key, **entries[key]}
+
+
+def _short(hashes: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _copy_folder(source: str | Path, target: Path) -> None:
+    if target.exists():
+        return
+    with atomic_dir(target) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True, symlinks=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m past.registry [ROOT] [--decisions N]`: print the registry for a person."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m past.registry", description=main.__doc__)
+    parser.add_argument("root", nargs="?", default="models/registry")
+    parser.add_argument("--decisions", type=int, default=10, help="how many recent decisions to list")
+    parser.add_argument("--json", action="store_true", help="print registry.json as is")
+    args = parser.parse_args(argv)
+    registry = Registry(args.root)
+    try:
+        print(json.dumps(registry.state(), indent=2) if args.json else registry.summary(args.decisions))
+    except RegistryError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""A tiny PaST project on disk for the flow tests: the DVC pipeline's outputs, built in ~40 s.
+
+Same layout as a checkout after `dvc repro` (data/world/{source,target}, models/{base,target_sft,past},
+models/skill/skill.safetensors, params.yaml with an `adapt:` group), built with the library functions
+the stages call, on a small world and a 2-layer Llama: base pre-training (P0 bios + QA), source SFT,
+GRPO, extraction, target SFT, injection. Real training throughout; the numbers are small, not fake.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from past.config import (BaseParams, GRPOParams, Params, PrepareParams, SFTParams, SkillRLParams,
+                         TinyModelParams, WorldParams)
+
+WORLD = WorldParams(first_names=20, last_names=20, cities=8, employers=8, birth_years=8, universities=8, hobbies=8,
+                    p0_people=60, source_people=16, target_oracle_people=4, target_eval_people=12,
+                    renders_per_person=16)
+TINY = TinyModelParams(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128, max_positions=64)
+DROP_PEOPLE = 4
+
+PARAMS = {
+    "seed": 0, "threads": 1,
+    "prepare": {"world": {k: getattr(WORLD, k) for k in WORLD.__dataclass_fields__}},
+    "base": {"tiny": {k: getattr(TINY, k) for k in TINY.__dataclass_fields__}, "steps": 300, "lr": 0.003,
+             "batch_size": 16},
+    "source_sft": {"steps": 150, "batch_size": 16},
+    "skill_rl": {"rounds": 1, "grpo": {"steps": 8, "prompts_per_step": 8, "num_generations": 4}},
+    "target_sft": {"steps": 150, "batch_size": 16},
+    "inject": {"lam": 0.5},
+    "evaluate": {"batch_size": 256, "max_new_tokens": 2},
+    "adapt": {"regression_questions": 0, "tolerance": 0.05, "settle_seconds": 0.0, "replay": 0.8,
+              "sft": {"steps": 80, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.05}},
+}
+
+
+def write_params(root: Path, **adapt) -> Path:
+    data = yaml.safe_load(yaml.safe_dump(PARAMS))
+    data["adapt"].update(adapt)
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def build_project(root: Path) -> Path:
+    """Build the pipeline outputs under `root` (the stages' work, in-process); returns root."""
+    from past.config import load_params
+    from past.knowledge.format import write_knowledge_set
+    from past.knowledge.world import build_world, world_knowledge_sets
+    from past.modeling import load_model, load_tokenizer, save_model
+    from past.skills import extract_skill, inject
+    from past.training.base import pretrain_tiny_base
+    from past.training.grpo import run_grpo
+    from past.training.sft import finetune_folder
+
+    torch.set_num_threads(1)
+    root.mkdir(parents=True, exist_ok=True)
+    params: Params = load_params(write_params(root))
+    world = build_world(params.prepare.world, params.seed)
+    sets = world_knowledge_sets(world, params.prepare.world, params.seed)
+    for name in ("source", "target"):
+        write_knowledge_set(root / "data/world" / name, sets[name])
+    models = root / "models"
+    model, tokenizer = pretrain_tiny_base(params, sets["p0"], world.vocabulary())
+    save_model(model, tokenizer, models / "base")
+    finetune_folder(models / "base", [d["text"] for d in sets["source"].documents], params.source_sft, 0,
+                    models / "source_sft")
+    model, tokenizer = load_model(models / "source_sft"), load_tokenizer(models / "source_sft")
+    run_grpo(model, tokenizer, sets["source"].questions, params.prompt, params.skill_rl.grpo, 0)
+    save_model(model, tokenizer, models / "skill_rl")
+    extract_skill(models / "skill_rl", models / "source_sft", models / "skill/skill.safetensors", overwrite=True)
+    finetune_folder(models / "base", [d["text"] for d in sets["target"].documents], params.target_sft, 0,
+                    models / "target_sft")
+    inject(models / "target_sft", [models / "skill/skill.safetensors"], [params.inject.lam], models / "past",
+           overwrite=True)
+    return root
+
+
+def copy_project(template: Path, dest: Path, **adapt) -> Path:
+    """A fresh project (own registry, landing folder, Prefect cache) from the built template."""
+    shutil.copytree(template, dest, ignore=shutil.ignore_patterns("registry", "landing"))
+    (dest / "landing").mkdir()
+    return write_params(dest, **adapt)
+
+
+def make_drop(landing: Path, name: str, index: int, marker: str = "manifest", people: int = DROP_PEOPLE) -> Path:
+    """Drop number `index` of new people (disjoint from the world and from other indices), as a user would."""
+    from past.knowledge.drops import world_drop
+    from past.knowledge.format import MANIFEST, write_knowledge_set
+    from past.knowledge.world import build_world
+
+    ks = world_drop(build_world(WORLD, 0), WORLD, people, index, 0)
+    folder = write_knowledge_set(landing / name, ks)
+    if marker == "ready":
+        (folder / MANIFEST).unlink()
+        (folder / "_READY").write_text("")
+    return folder
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")

@@ -1,0 +1,111 @@
+"""The registry: bootstrap, atomic promotion, stale-promotion refusal, retried records, verification."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from past.registry import Registry, RegistryError, weights_sha256
+
+
+def fake_model(folder, content: bytes):
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(content)
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+@pytest.fixture
+def registry(tmp_path):
+    src = tmp_path / "pipeline"
+    skill = src / "skill" / "skill.safetensors"
+    skill.parent.mkdir(parents=True)
+    skill.write_bytes(b"skill")
+    registry = Registry(tmp_path / "registry")
+    registry.bootstrap(fake_model(src / "past", b"past"), fake_model(src / "target_sft", b"sft"),
+                       fake_model(src / "base", b"base"), skill, lam=0.5)
+    return registry
+
+
+def candidate(registry, name: bytes, parent):
+    model_id = "m-" + name.decode()
+    fake_model(registry.model_dir(model_id) / "model", name)
+    fake_model(registry.model_dir(model_id) / "sft", name + b"-sft")
+    return {"id": model_id, "path": f"models/{model_id}/model", "sft": f"models/{model_id}/sft", "base": None,
+            "skill": registry.skill()["id"], "lambda": 0.5, "drop": {"name": "d", "hash": name.decode() * 4},
+            "parent": parent, "weights_sha256": weights_sha256(registry.model_dir(model_id) / "model"),
+            "metrics": {}}
+
+
+def test_bootstrap_copies_and_is_idempotent(registry, tmp_path):
+    production = registry.production()
+    assert registry.path(production["path"]).joinpath("model.safetensors").read_bytes() == b"past"
+    assert registry.path(production["sft"]).joinpath("model.safetensors").read_bytes() == b"sft"
+    assert registry.skill()["lambda"] == 0.5 and registry.base() is not None
+    again = registry.bootstrap(tmp_path / "pipeline/past", tmp_path / "pipeline/target_sft",
+                               tmp_path / "pipeline/base", tmp_path / "pipeline/skill/skill.safetensors", lam=0.5)
+    assert again == production["id"]
+    assert len(registry.state()["decisions"]) == 1
+    assert os.readlink(registry.root / "production") == production["path"]
+
+
+def test_promotion_switches_production_and_logs_the_decision(registry):
+    before = registry.production()["id"]
+    entry = candidate(registry, b"aaaa", before)
+    decision = registry.record({"id": "run1", "decision": "promoted", "drop": entry["drop"],
+                                "reasons": ["better"]}, model=entry)
+    assert decision["production_before"] == before and decision["production_after"] == "m-aaaa"
+    assert registry.production()["id"] == "m-aaaa"
+    assert registry.verify()["id"] == "m-aaaa"
+    assert (registry.root / "production" / "model.safetensors").read_bytes() == b"aaaa"
+    assert registry.decision_for("aaaa" * 4)["decision"] == "promoted"
+    assert [m["id"] for m in registry.lineage()] == ["m-aaaa", before]
+
+
+def test_a_retried_record_is_not_logged_twice(registry):
+    entry = candidate(registry, b"bbbb", registry.production()["id"])
+    first = registry.record({"id": "run2", "decision": "promoted", "drop": entry["drop"]}, model=entry)
+    second = registry.record({"id": "run2", "decision": "promoted", "drop": entry["drop"]}, model=entry)
+    assert first == second
+    assert sum(d.get("id") == "run2" for d in registry.state()["decisions"]) == 1
+
+
+def test_a_promotion_built_on_a_stale_production_is_refused(registry):
+    parent = registry.production()["id"]
+    first, second = candidate(registry, b"cccc", parent), candidate(registry, b"dddd", parent)
+    registry.record({"id": "r1", "decision": "promoted", "drop": first["drop"]}, model=first)
+    decision = registry.record({"id": "r2", "decision": "promoted", "drop": second["drop"]}, model=second)
+    assert decision["decision"] == "rejected" and decision["stage"] == "stale"
+    assert registry.production()["id"] == "m-cccc"
+
+
+def test_verify_catches_tampered_weights_and_rollback_is_logged(registry):
+    original = registry.production()["id"]
+    entry = candidate(registry, b"eeee", original)
+    registry.record({"id": "r", "decision": "promoted", "drop": entry["drop"]}, model=entry)
+    (registry.model_dir("m-eeee") / "model" / "model.safetensors").write_bytes(b"tampered")
+    with pytest.raises(RegistryError, match="do not match"):
+        registry.verify()
+    registry.rollback(original, "bad weights")
+    assert registry.production()["id"] == original and registry.verify()["id"] == original
+    assert registry.state()["decisions"][-1]["stage"] == "rollback"
+
+
+def test_discard_never_deletes_a_registered_model(registry):
+    production = registry.production()["id"]
+    registry.discard(production)
+    assert registry.verify()["id"] == production
+    candidate(registry, b"ffff", production)
+    registry.discard("m-ffff")
+    assert not registry.model_dir("m-ffff").exists()
+
+
+def test_a_person_can_read_it(registry):
+    out = subprocess.run([sys.executable, "-m", "past.registry", str(registry.root)], capture_output=True, text=True,
+                         check=True).stdout
+    assert f"production: {registry.production()['id']}" in out and "bootstrap" in out
+    state = json.loads(subprocess.run([sys.executable, "-m", "past.registry", str(registry.root), "--json"],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert state["format"] == "past-registry/1"

@@ -1,0 +1,32 @@
+"""Stage entry points: bad params stop before any work; bad data ends with one clear message."""
+
+import pytest
+
+from past.contracts import ContractViolation, validate_documents
+from past.stage import stage
+
+
+def test_bad_params_exit_before_the_stage_body_runs(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("inject:\n  lam: strong\n")
+    calls = []
+    with pytest.raises(SystemExit) as exit_:
+        stage(calls.append)(str(params))
+    assert calls == []
+    assert str(exit_.value) == f"error: {params}: inject.lam: expected a number, got 'strong'"
+
+
+def test_contract_violation_ends_the_stage_with_the_report(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 1\n")
+
+    def body(loaded):
+        assert loaded.seed == 1
+        validate_documents([{"id": "d1", "title": "t", "text": ""}], "data/world/target/documents.jsonl")
+
+    with pytest.raises(SystemExit) as exit_:
+        stage(body)(str(params))
+    message = str(exit_.value)
+    assert message.startswith("error: data/world/target/documents.jsonl: data contract violated")
+    assert "expect_column_values_to_match_regex on column 'text': 1 row(s), e.g. rows [1]" in message
+    assert isinstance(exit_.value.__context__, ContractViolation)
