@@ -255,7 +255,7 @@ def main() -> None:
     sizes = sorted(float(s) for s in args.sizes.split(","))
     args.workdir.mkdir(parents=True, exist_ok=True)
     log = args.workdir / "bench.log"
-    results = {"lam": args.lam, "sizes": [], "methods": []}
+    results = {"lam": args.lam, "sizes": [], "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
 
     for size in sizes:
         layers = layers_for(size)
@@ -303,6 +303,7 @@ def main() -> None:
         if not args.keep and size != sizes[-1]:
             shutil.rmtree(root)
 
+    results["load_after"] = os.getloadavg()[0]
     print()
     print(markdown(results))
     if args.json:
@@ -312,7 +313,8 @@ def main() -> None:
 def markdown(results: dict) -> str:
     big = results["sizes"][-1]
     lines = [
-        f"{big['size_b']}B parameters: {big['model_gb']} GB per bf16 checkpoint (5 shards); fp32 skill {big['skill_gb']} GB.",
+        f"{big['size_b']}B parameters: {big['model_gb']} GB per bf16 checkpoint (5 shards); fp32 skill {big['skill_gb']} GB. "
+        f"{results['cpus']} CPUs, load average {results['load_before']:.1f} before and {results['load_after']:.1f} after (other jobs).",
         "",
         "| method | wall, warm cache (s) | wall, cold cache (s) | peak RSS (MB) | vs. floor (warm / cold) |",
         "| --- | ---: | ---: | ---: | ---: |",

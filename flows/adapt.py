@@ -102,7 +102,7 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
             **base, "id": f"{run_id}:skip", "decision": "skipped", "stage": "duplicate",
             "candidate": previous.get("candidate"),
             "reasons": [f"drop already adapted: {previous['decision']} at {previous['at']} "
-                        f"(run {previous.get('run')}); pass force=True to adapt it again"]})
+                        f"(run {previous.get('run')}); pass force=True to adapt it again"], "timings": timings})
         logger.info(decision["reasons"][0])
         return decision
 

@@ -5,7 +5,7 @@ target questions, what PaST saves); and the control base + lambda v (the skill w
 """
 
 from past import layout
-from past.evaluation.metrics import closed_book_scores
+from past.evaluation.backends import closed_book_eval, judge_for
 from past.evaluation.report import plot_lambda_sweep
 from past.jsonl import write_json_atomic, write_text_atomic
 from past.knowledge.format import read_knowledge_set
@@ -16,17 +16,19 @@ from past.stage import Params, stage
 
 @stage
 def main(params: Params) -> None:
-    questions = read_knowledge_set(layout.TARGET).questions_in("eval")
+    target = read_knowledge_set(layout.TARGET)
+    questions = target.questions_in("eval")
     tokenizer = load_tokenizer(layout.TARGET_SFT)
     skill = SkillVector.load(layout.SKILL)
     lam = params.inject.lam
 
-    def score(model, name):
-        return closed_book_scores(model, tokenizer, questions, params.prompt, params.evaluate.batch_size,
-                                  params.evaluate.max_new_tokens, desc=name)
+    judge = judge_for(params)
+
+    def score(model, name):  # a loaded model or a saved folder, through evaluate.backend (hf or vllm)
+        return closed_book_eval(model, tokenizer, questions, params, desc=name, judge=judge, tools=target.tools)
 
     models = {"base": layout.BASE, "target_sft": layout.TARGET_SFT, "past": layout.PAST, "oracle": layout.ORACLE}
-    scores = {name: score(load_model(folder), name) for name, folder in models.items()}
+    scores = {name: score(folder, name) for name, folder in models.items()}
     scores["control"] = score(skill.apply_to(load_model(layout.BASE), lam), "control")
 
     sweep, model, applied = [], load_model(layout.TARGET_SFT), 0.0
@@ -41,6 +43,9 @@ def main(params: Params) -> None:
         "questions": len(questions),
         "exact_match": {k: round(v, 4) for k, v in em.items()},
         "f1": {name: round(s["f1"], 4) for name, s in scores.items()},
+        "contained": {name: round(s["contained"], 4) for name, s in scores.items()},
+        **{key: {name: round(s[key], 4) for name, s in scores.items()}
+           for key in ("judge", "call_success") if key in scores["base"]},
         "past_gain_over_target_sft": round(em["past"] - em["target_sft"], 4),
         "past_share_of_oracle": round(em["past"] / em["oracle"], 4) if em["oracle"] else None,
     })

@@ -9,9 +9,11 @@ from past.training.grpo import run_grpo
 
 @stage
 def main(params: Params) -> None:
-    questions = read_knowledge_set(layout.TARGET).questions_in("oracle")
+    target = read_knowledge_set(layout.TARGET)
+    questions = target.questions_in("oracle")
     model, tokenizer = load_model(layout.TARGET_SFT), load_tokenizer(layout.TARGET_SFT)
-    run_grpo(model, tokenizer, questions, params.prompt, params.oracle.grpo, params.seed)
+    run_grpo(model, tokenizer, questions, params.prompt, params.oracle.grpo, params.seed, chat=params.chat,
+             tools=target.tools)
     save_model(model, tokenizer, layout.ORACLE)
 
 

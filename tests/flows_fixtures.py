@@ -23,6 +23,7 @@ WORLD = WorldParams(first_names=20, last_names=20, cities=8, employers=8, birth_
                     renders_per_person=16)
 TINY = TinyModelParams(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128, max_positions=64)
 DROP_PEOPLE = 4
+TOLERANCE = 0.1  # 6 of the 60 regression questions: drops of 4 people lose 0-5 of them (measured)
 
 PARAMS = {
     "seed": 0, "threads": 1,
@@ -34,15 +35,16 @@ PARAMS = {
     "target_sft": {"steps": 150, "batch_size": 16},
     "inject": {"lam": 0.5},
     "evaluate": {"batch_size": 256, "max_new_tokens": 2},
-    "adapt": {"regression_questions": 0, "tolerance": 0.05, "settle_seconds": 0.0, "replay": 0.8,
+    "adapt": {"regression_questions": 0, "tolerance": TOLERANCE, "settle_seconds": 0.0, "replay": 0.8,
               "sft": {"steps": 80, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.05}},
 }
 
 
-def write_params(root: Path, **adapt) -> Path:
+def write_params(root: Path, name: str = "params.yaml", **adapt) -> Path:
+    """The project's params file with `adapt` overrides (another `name` gives a second config, same registry)."""
     data = yaml.safe_load(yaml.safe_dump(PARAMS))
     data["adapt"].update(adapt)
-    path = root / "params.yaml"
+    path = root / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -89,16 +91,28 @@ def copy_project(template: Path, dest: Path, **adapt) -> Path:
 
 
 def make_drop(landing: Path, name: str, index: int, marker: str = "manifest", people: int = DROP_PEOPLE) -> Path:
-    """Drop number `index` of new people (disjoint from the world and from other indices), as a user would."""
+    """Drop number `index` of new people (disjoint from the world and from other indices), copied in as a
+    careful user would: files into a hidden folder, the marker last, then one rename into the landing folder."""
+    import hashlib
+    import json
+
+    from past.jsonl import jsonl_text
     from past.knowledge.drops import world_drop
-    from past.knowledge.format import MANIFEST, write_knowledge_set
     from past.knowledge.world import build_world
 
     ks = world_drop(build_world(WORLD, 0), WORLD, people, index, 0)
-    folder = write_knowledge_set(landing / name, ks)
-    if marker == "ready":
-        (folder / MANIFEST).unlink()
-        (folder / "_READY").write_text("")
+    tmp, folder = landing / f".{name}.copying", landing / name
+    tmp.mkdir(parents=True)
+    files = {}
+    for file, rows in (("documents.jsonl", ks.documents), ("questions.jsonl", ks.questions)):
+        data = jsonl_text(rows).encode()
+        (tmp / file).write_bytes(data)
+        files[file] = hashlib.sha256(data).hexdigest()
+    if marker == "manifest":
+        (tmp / "manifest.json").write_text(json.dumps({"name": name, "kind": "qa", "files": files}))
+    else:
+        (tmp / "_READY").write_text("")
+    tmp.rename(folder)
     return folder
 
 

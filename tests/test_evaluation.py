@@ -14,7 +14,7 @@ QUESTIONS = [{"id": "a", "answers": ["kelm"]}, {"id": "b", "answers": ["new tras
 
 def test_scores_average_exact_match_and_f1():
     scores = score_answers(["kelm", "tras"], QUESTIONS)
-    assert scores == {"exact_match": 0.5, "f1": pytest.approx((1 + 2 / 3) / 2), "questions": 2}
+    assert scores == {"exact_match": 0.5, "f1": pytest.approx((1 + 2 / 3) / 2), "contained": 0.5, "questions": 2}
     with pytest.raises(ValueError, match="no questions"):
         score_answers([], [])
 

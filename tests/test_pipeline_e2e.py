@@ -65,6 +65,9 @@ def test_lambda_sweep_plot_and_dvc_reports(repo):
     assert (repo / "plots/lambda_sweep.png").read_bytes()[:4] == b"\x89PNG"
     shown = run(["dvc", "metrics", "show"], repo).stdout
     assert "metrics/eval.json" in shown and "exact_match.past" in shown
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
+    assert not plots.get("errors")
+    assert {"plots/lambda_sweep.csv", "plots/reward_curve.csv", "plots/cosine_per_matrix.csv"} <= set(plots["data"])
     status = run(["dvc", "status"], repo).stdout
     assert "up to date" in status
 
@@ -78,7 +81,7 @@ def test_metrics_diff_after_a_params_change(repo):
     run(["dvc", "repro"], repo)
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo).stdout)
     assert diff["metrics/eval.json"]["lambda"] == {"old": 0.5, "new": 1.0, "diff": 0.5}
-    table = run(["python", "-m", "past.evaluation.metrics_diff"], repo).stdout
+    table = run(["past", "metrics", "diff"], repo).stdout
     assert "| `metrics/eval.json:lambda` | 0.5 | 1 | ▲ +0.5 |" in table
     assert "norm_skill" not in table  # unchanged metrics stay out of a PR comment
 

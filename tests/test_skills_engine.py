@@ -158,3 +158,13 @@ def test_many_small_blocks_and_early_mapping_release(models, tmp_path, monkeypat
     got = load_weights(inject(models["sft_t"], [skill], [0.7], tmp_path / "out", dtype="fp32"))
     for name, w in expected(models, [0.7]).items():
         torch.testing.assert_close(got[name], w, **FP32_TOL)
+
+
+def test_apply_to_module_with_grad_enabled_leaves_no_graph(models):
+    v = SkillVector.from_models(models["rl_s"], models["sft_s"])
+    model = LlamaForCausalLM.from_pretrained(models["sft_t"])
+    v.apply_to(model, 1.0)  # called without torch.no_grad(): parameters require grad
+    for p in model.parameters():
+        assert p.requires_grad and p.grad_fn is None and p.is_leaf
+    state = v.apply_to({n: p for n, p in model.named_parameters()}, 1.0)
+    assert all(t.grad_fn is None for t in state.values())

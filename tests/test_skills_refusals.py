@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from past.cli import main
-from past.skills import SkillVector, extract_skill, inject
+from past.skills import SkillVector, extract_skill
 from skills_fixtures import family, load_weights
 
 
@@ -28,7 +28,8 @@ def skill(models, tmp_path_factory):
 @pytest.fixture(scope="module")
 def bare_skill(models, tmp_path_factory):
     """The same skill without provenance metadata: only tensor-level checks can catch a mismatch."""
-    return SkillVector.from_models(models["rl_s"], models["sft_s"]).save(tmp_path_factory.mktemp("bare") / "v.safetensors")
+    tensors = SkillVector.from_models(models["rl_s"], models["sft_s"]).tensors
+    return SkillVector(tensors).save(tmp_path_factory.mktemp("bare") / "v.safetensors")
 
 
 def refused(capsys, tmp_path, argv: list[str], *needles: str) -> str:

@@ -185,6 +185,18 @@ def _add_skill(groups) -> None:
     p.set_defaults(func=_skill_compress)
 
 
+def _add_metrics(groups) -> None:
+    from past.evaluation import metrics_diff
+
+    metrics = groups.add_parser("metrics", help="pipeline metrics for reviews",
+                                description="Pipeline metrics (the JSON files DVC tracks under metrics/).")
+    cmds = metrics.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = cmds.add_parser("diff", help="`dvc metrics diff` as a Markdown table for a PR comment",
+                        description=metrics_diff.DESCRIPTION)
+    metrics_diff.add_arguments(p)
+    p.set_defaults(func=metrics_diff.print_diff)
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -192,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="past", description="Parametric Skill Transfer: keep an LLM current.")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     _add_skill(groups)
+    _add_metrics(groups)
     return parser
 
 

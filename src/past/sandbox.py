@@ -30,6 +30,7 @@ def make_pipeline_repo(folder: Path, params: Path) -> Path:
 
     `params` overrides the project's params.yaml key by key (DVC needs every tracked key present).
     """
+    folder.mkdir(parents=True, exist_ok=True)
     for name in PIPELINE_FILES:
         source = ROOT / name
         if source.is_dir():

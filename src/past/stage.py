@@ -10,7 +10,7 @@ from past.jsonl import DataError
 
 
 def stage(main):
-    """Wrap `main(params)`: a bad params file or bad data ends the stage with one clear line, exit 2."""
+    """Wrap `main(params)`: bad params, data or skill inputs end the stage with one clear message."""
 
     @functools.wraps(main)
     def run(params_path: str = "params.yaml") -> None:
@@ -22,15 +22,14 @@ def stage(main):
 
         from past.contracts import ContractViolation
         from past.modeling import set_threads
+        from past.skills import SkillError
 
         set_threads(params.threads)
         set_seed(params.seed)
         try:
             main(params)
-        except (DataError, ContractViolation) as err:
+        except (DataError, ContractViolation, SkillError) as err:
             sys.exit(f"error: {err}")
 
     return run
 
-
-__all__ = ["stage", "Params"]

@@ -1,22 +1,49 @@
-"""Closed-book accuracy of a model on a question list: exact match and token F1."""
+"""Closed-book accuracy of a model on a question list: exact match, token F1 and answer-contained."""
 
 from __future__ import annotations
 
 from past.evaluation.generate import generate_answers
-from past.prompting import question_prompt
-from past.training.rewards import exact_match, token_f1
+from past.prompting import render_prompts, uses_chat
+from past.training.rewards import exact_match, first_line, normalize_answer, token_f1
 
 
-def score_answers(predictions: list[str], questions: list[dict]) -> dict[str, float]:
+def answer_contained(prediction: str, answers: list[str]) -> float:
+    """1.0 when a gold answer appears, as whole words after SQuAD normalisation, in the answer line.
+
+    The lenient score for instruct models that answer in a sentence ("The capital is Paris.").
+    """
+    guess = f" {normalize_answer(first_line(prediction))} "
+    return float(any(normalize_answer(a) and f" {normalize_answer(a)} " in guess for a in answers))
+
+
+def score_answers(predictions: list[str], questions: list[dict], tools: list[dict] | None = None) -> dict[str, float]:
+    """Mean exact match, F1 and answer-contained; with `tools` (closed-book tool use) also call success."""
     if not questions:
         raise ValueError("no questions to score")
+    if len(predictions) != len(questions):
+        raise ValueError(f"{len(predictions)} predictions for {len(questions)} questions")
+    n = len(questions)
     em = sum(exact_match(p, q["answers"]) for p, q in zip(predictions, questions))
     f1 = sum(token_f1(p, q["answers"]) for p, q in zip(predictions, questions))
-    return {"exact_match": em / len(questions), "f1": f1 / len(questions), "questions": len(questions)}
+    contained = sum(answer_contained(p, q["answers"]) for p, q in zip(predictions, questions))
+    scores = {"exact_match": em / n, "f1": f1 / n, "contained": contained / n, "questions": n}
+    if tools:
+        from past.knowledge.toolbench import call_success
+
+        by_name = {t["name"]: t for t in tools}
+        scores["call_success"] = sum(call_success(p, q["answers"], by_name) for p, q in zip(predictions, questions)) / n
+    return scores
+
+
+def closed_book_predictions(model, tokenizer, questions: list[dict], prompt: str, batch_size: int,
+                            max_new_tokens: int, desc: str = "evaluating", chat: str = "auto") -> list[str]:
+    """Greedy answers of the in-process `hf` backend, the prompt in the chat template where one is used."""
+    prompts = render_prompts(tokenizer, prompt, questions, chat)
+    return generate_answers(model, tokenizer, prompts, batch_size, max_new_tokens, desc=desc,
+                            add_special_tokens=not uses_chat(tokenizer, chat))
 
 
 def closed_book_scores(model, tokenizer, questions: list[dict], prompt: str, batch_size: int,
-                       max_new_tokens: int, desc: str = "evaluating") -> dict[str, float]:
-    prompts = [question_prompt(prompt, q) for q in questions]
-    predictions = generate_answers(model, tokenizer, prompts, batch_size, max_new_tokens, desc=desc)
+                       max_new_tokens: int, desc: str = "evaluating", chat: str = "auto") -> dict[str, float]:
+    predictions = closed_book_predictions(model, tokenizer, questions, prompt, batch_size, max_new_tokens, desc, chat)
     return score_answers(predictions, questions)

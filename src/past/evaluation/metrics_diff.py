@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+
+DESCRIPTION = "Render `dvc metrics diff` as a Markdown table for a pull-request comment."
 
 
 def dvc_metrics_diff(a_rev: str = "HEAD", b_rev: str | None = None, cwd=None, everything: bool = False) -> dict:
-    command = ["dvc", "metrics", "diff", "--json", a_rev] + ([b_rev] if b_rev else []) + (["--all"] if everything else [])
+    # dvc of this very environment, whether or not its bin/ folder is on PATH
+    command = [sys.executable, "-m", "dvc", "metrics", "diff", "--json", a_rev] + ([b_rev] if b_rev else []) + (["--all"] if everything else [])
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
+        raise RuntimeError(f"dvc metrics diff failed: {result.stderr.strip()}")
     return json.loads(result.stdout or "{}")
 
 
@@ -43,18 +47,28 @@ def _change(value) -> str:
     return f"{arrow} {value:+.4g}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="past metrics diff",
-                                     description="Render `dvc metrics diff` as a Markdown table for a PR comment.")
+def add_arguments(parser) -> None:
     parser.add_argument("a_rev", nargs="?", default="HEAD", help="old revision (default: HEAD)")
     parser.add_argument("b_rev", nargs="?", default=None, help="new revision (default: the workspace)")
     parser.add_argument("--all", action="store_true", help="list unchanged metrics too")
-    args = parser.parse_args(argv)
-    diff = dvc_metrics_diff(args.a_rev, args.b_rev, everything=args.all)
+
+
+def print_diff(args) -> int:
+    try:
+        diff = dvc_metrics_diff(args.a_rev, args.b_rev, everything=args.all)
+    except RuntimeError as err:
+        print(f"past: error: {err}", file=sys.stderr)
+        return 2
     print(markdown_table(diff, args.a_rev, args.b_rev or "workspace"))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="past metrics diff", description=DESCRIPTION)
+    add_arguments(parser)
+    return print_diff(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from past.jsonl import DataError, atomic_dir, jsonl_text, read_jsonl
 
 DOCUMENTS = "documents.jsonl"
 QUESTIONS = "questions.jsonl"
+TOOLS = "tools.jsonl"  # kind `tool` only: {name, description, parameters (JSON schema)}
 MANIFEST = "manifest.json"
 
 
@@ -31,6 +32,7 @@ class KnowledgeSet:
     kind: str
     documents: list[dict]
     questions: list[dict]
+    tools: list[dict] | None = None  # kind `tool`: the APIs whose calls are the answers
 
     def questions_in(self, *splits: str) -> list[dict]:
         return [q for q in self.questions if q["split"] in splits]
@@ -43,7 +45,8 @@ def write_knowledge_set(folder: str | Path, ks: KnowledgeSet, splits: list[str] 
     contracts.validate_questions(ks.questions, str(folder / QUESTIONS), [d["id"] for d in ks.documents], splits)
     with atomic_dir(folder) as tmp:
         hashes = {}
-        for name, rows in ((DOCUMENTS, ks.documents), (QUESTIONS, ks.questions)):
+        files = [(DOCUMENTS, ks.documents), (QUESTIONS, ks.questions)] + ([(TOOLS, ks.tools)] if ks.tools else [])
+        for name, rows in files:
             data = jsonl_text(rows).encode("utf-8")
             (tmp / name).write_bytes(data)
             hashes[name] = hashlib.sha256(data).hexdigest()
@@ -70,7 +73,8 @@ def read_knowledge_set(folder: str | Path, validate: bool = False) -> KnowledgeS
     if validate:
         contracts.validate_documents(documents, str(folder / DOCUMENTS))
         contracts.validate_questions(questions, str(folder / QUESTIONS), [d["id"] for d in documents])
-    return KnowledgeSet(manifest["name"], manifest.get("kind", "qa"), documents, questions)
+    tools = read_jsonl(folder / TOOLS) if TOOLS in manifest.get("files", {}) else None
+    return KnowledgeSet(manifest["name"], manifest.get("kind", "qa"), documents, questions, tools)
 
 
 def content_hash(folder: str | Path) -> str:
@@ -94,5 +98,5 @@ def split_by_title(ks: KnowledgeSet, parts: int) -> list[KnowledgeSet]:
         subsets.append(KnowledgeSet(
             f"{ks.name}[{k + 1}/{parts}]", ks.kind,
             [d for d in ks.documents if d["title"] in chosen],
-            [q for q in ks.questions if title_of.get(q["doc_id"]) in chosen]))
+            [q for q in ks.questions if title_of.get(q["doc_id"]) in chosen], ks.tools))
     return subsets

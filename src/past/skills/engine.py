@@ -58,6 +58,7 @@ def stream_combination(
     combo = LinearCombination(terms)
     tasks = [(name, spec, start, stop) for name, spec in specs for start, stop in row_blocks(spec)]
 
+    @torch.no_grad()  # grad mode is per thread: the caller's no_grad does not reach the workers
     def compute(task) -> tuple[str, float, int]:
         name, spec, start, stop = task
         n = (stop - start) * spec.row_numel

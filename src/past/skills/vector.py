@@ -16,7 +16,7 @@ from .checkpoints import open_delta, open_model
 from .compat import check_compatible
 from .engine import stream_combination
 from .outputs import atomic_output
-from .provenance import decode_metadata, encode_metadata
+from .provenance import decode_metadata, encode_metadata, skill_metadata
 from .safetensors_io import SafetensorsFileWriter
 from .sources import DictSource, TensorSource, read_full
 
@@ -37,7 +37,7 @@ class SkillVector:
         try:
             check_compatible(sft, [rl])
             return cls({n: read_full(rl, n).float() - read_full(sft, n).float() for n in sft.names()},
-                       {"rl_model": str(rl_dir), "sft_model": str(sft_dir)})
+                       skill_metadata(Path(rl_dir), Path(sft_dir), None))
         finally:
             rl.close()
             sft.close()

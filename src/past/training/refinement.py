@@ -39,7 +39,8 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
             SkillVector.from_models(previous_rl, previous_sft).apply_to(model, 1.0)
         questions = subset.questions
         before = _source_scores(model, tokenizer, questions, params)
-        curve = run_grpo(model, tokenizer, questions, params.prompt, params.skill_rl.grpo, params.seed + k)
+        curve = run_grpo(model, tokenizer, questions, params.prompt, params.skill_rl.grpo, params.seed + k,
+                         chat=params.chat, tools=subset.tools)
         after = _source_scores(model, tokenizer, questions, params)
         save_model(model, tokenizer, rl_dir)
         report["rounds"].append({"round": k, "questions": len(questions),
@@ -51,4 +52,5 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
 
 def _source_scores(model, tokenizer, questions: list[dict], params: Params) -> float:
     return closed_book_scores(model, tokenizer, questions, params.prompt, params.evaluate.batch_size,
-                              params.evaluate.max_new_tokens, desc="source questions")["exact_match"]
+                              params.evaluate.max_new_tokens, desc="source questions",
+                              chat=params.chat)["exact_match"]

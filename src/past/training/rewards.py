@@ -47,9 +47,20 @@ def token_f1(prediction: str, answers: list[str]) -> float:
 SCORERS = {"exact_match": exact_match, "token_f1": token_f1}
 
 
-def reward_function(name: str):
-    """The TRL reward for scorer `name`, reading the dataset's `answers` column."""
-    score = SCORERS[name]
+def reward_function(name: str, tools: list[dict] | None = None):
+    """The TRL reward for scorer `name`, reading the dataset's `answers` column.
+
+    `tool_call` (closed-book tool use) grades the call against the knowledge set's `tools` schemas.
+    """
+    if name == "tool_call":
+        from past.knowledge.toolbench import call_success
+
+        if not tools:
+            raise ValueError("reward tool_call needs the knowledge set's tools")
+        by_name = {t["name"]: t for t in tools}
+        score = lambda prediction, answers: call_success(prediction, answers, by_name)  # noqa: E731
+    else:
+        score = SCORERS[name]
 
     def reward(completions, answers, **_columns) -> list[float]:
         return [score(_text(c), a) for c, a in zip(completions, answers)]

@@ -1,0 +1,134 @@
+"""Instruct-model prompting (chat template, EOS), answer-contained, and the cached yes/no LLM judge
+against a real OpenAI-compatible HTTP server on 127.0.0.1."""
+
+import importlib.util
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+from past.config import GRPOParams, TinyModelParams
+from past.evaluation.generate import eos_token_ids, generate_answers
+from past.evaluation.judge import GRADE_TEMPLATE, Judge, JudgeError
+from past.evaluation.metrics import answer_contained, closed_book_predictions, score_answers
+from past.modeling import build_tiny_llama, build_word_tokenizer
+from past.prompting import render_prompts, uses_chat
+from past.training.grpo import run_grpo, vllm_server_arguments
+
+CHAT = ("{% for m in messages %}<|user|> {{ m['content'] }} <|end|> {% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+WORDS = "question answer : ? where was ann bob born kelm tras <|user|> <|assistant|> <|end|>".split()
+QUESTIONS = [{"id": "q1", "question": "where was ann born ?", "answers": ["kelm"]},
+             {"id": "q2", "question": "where was bob born ?", "answers": ["tras"]}]
+
+
+def tiny(chat: bool):
+    tokenizer = build_word_tokenizer(WORDS)
+    if chat:
+        tokenizer.chat_template = CHAT
+    model = build_tiny_llama(TinyModelParams(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
+                             tokenizer, seed=0)
+    return model, tokenizer
+
+
+def test_answer_contained_and_scores():
+    assert answer_contained("The answer is Ada Kelm.", ["Ada Kelm"]) == 1.0
+    assert answer_contained("Kelmford", ["kelm"]) == 0.0  # whole words only
+    assert answer_contained("no idea\nAda Kelm", ["Ada Kelm"]) == 0.0  # the answer line only
+    scores = score_answers(["It was kelm.", "tras"], QUESTIONS)
+    assert scores["exact_match"] == 0.5 and scores["contained"] == 1.0
+    with pytest.raises(ValueError, match="1 predictions for 2"):
+        score_answers(["kelm"], QUESTIONS)
+
+
+def test_plain_tokenizer_prompts_are_unchanged_and_chat_wraps_one_user_turn():
+    _, plain = tiny(chat=False)
+    assert render_prompts(plain, "question : {question} answer :", QUESTIONS[:1]) == [
+        "question : where was ann born ? answer :"]
+    assert not uses_chat(plain, "auto")
+    with pytest.raises(ValueError, match="no chat template"):
+        uses_chat(plain, "on")
+    _, chat = tiny(chat=True)
+    assert render_prompts(chat, "question : {question} answer :", QUESTIONS[:1]) == [
+        "<|user|> question : where was ann born ? answer : <|end|> <|assistant|>"]
+    assert render_prompts(chat, "{question}", QUESTIONS[:1], chat="off") == ["where was ann born ?"]
+
+
+def test_chat_prompts_are_generated_without_a_second_bos_and_stop_at_every_eos():
+    model, tokenizer = tiny(chat=True)
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|end|>")]
+    assert eos_token_ids(model, tokenizer) == [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|end|>")]
+    answers = closed_book_predictions(model, tokenizer, QUESTIONS, "question : {question} answer :", 2, 3)
+    rendered = render_prompts(tokenizer, "question : {question} answer :", QUESTIONS)
+    ids = tokenizer(rendered[0], add_special_tokens=False).input_ids
+    assert ids[0] == tokenizer.convert_tokens_to_ids("<|user|>")  # the template's first token, not <bos>
+    assert answers == generate_answers(model, tokenizer, rendered, 2, 3, add_special_tokens=False)
+
+
+def test_grpo_with_a_chat_template_trains_on_user_turns():
+    torch.manual_seed(0)
+    model, tokenizer = tiny(chat=True)
+    params = GRPOParams(steps=1, lr=1e-2, prompts_per_step=2, num_generations=2, max_new_tokens=2, reward="token_f1")
+    curve = run_grpo(model, tokenizer, QUESTIONS, "question : {question} answer :", params, seed=0, chat="on")
+    # TRL rendered the user turns itself (conversational prompts) and graded the assistant's text
+    assert [point["step"] for point in curve] == [1] and 0.0 <= curve[0]["reward"] <= 1.0
+
+
+class _Grader(BaseHTTPRequestHandler):
+    """An OpenAI-compatible /v1/chat/completions that says yes when the gold answer is in the student's."""
+
+    prompts: list = []
+    reply: str | None = None
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = body["messages"][0]["content"]
+        type(self).prompts.append(prompt)
+        gold = prompt.split("Gold answer: ")[1].split("\n")[0].lower()
+        student = prompt.split("Student answer: ")[1].split("\n")[0].lower()
+        verdict = type(self).reply or ("Yes." if gold in student else "no")
+        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": verdict}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def grader():
+    _Grader.prompts, _Grader.reply = [], None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Grader)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_llm_judge_uses_the_paper_prompt_and_caches_each_verdict(grader, tmp_path):
+    cache = tmp_path / "judge.jsonl"
+    questions = QUESTIONS + [{"id": "q3", "question": "who ?", "answers": ["ann"]}]
+    predictions = ["It is Kelm", "kelm", "Ann, surely"]
+    judge = Judge(grader, "grader", cache)
+    assert judge.accuracy(predictions, questions) == pytest.approx(2 / 3)
+    assert judge.requests == 3
+    assert _Grader.prompts[0] == GRADE_TEMPLATE.format(question="where was ann born ?", gold="kelm", pred="It is Kelm")
+    again = Judge(grader, "grader", cache)  # a new process: verdicts come from the cache file
+    assert again.accuracy(predictions, questions) == pytest.approx(2 / 3) and again.requests == 0
+    assert again.accuracy(["It is Kelm", "tras!", "Ann, surely"], questions) == 1.0 and again.requests == 1
+    assert len(cache.read_text().splitlines()) == 4
+    _Grader.reply = "maybe"
+    with pytest.raises(JudgeError, match="neither yes nor no"):
+        Judge(grader, "grader").grade(questions[0], "something new")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is importable here")
+def test_trl_vllm_server_mode_names_the_environment_it_needs():
+    assert vllm_server_arguments("") == {}
+    with pytest.raises(RuntimeError, match="needs vllm importable in this environment"):
+        vllm_server_arguments("http://127.0.0.1:8000")
