@@ -52,7 +52,9 @@ def main() -> None:
 
 
 def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -> dict:
-    from past.evaluation.metrics import closed_book_scores
+    import torch
+
+    from past.evaluation.metrics import answer_contained, closed_book_predictions, score_answers
     from past.knowledge.squad import squad_sets
     from past.modeling import load_model, load_tokenizer, save_model, set_threads
     from past.modeling_gguf import load_packaged_model
@@ -79,12 +81,15 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
     tokenizer = load_tokenizer(base)
     lap("base: GGUF -> safetensors")
 
+    answers = {}
+
     def score(folder_or_model, name):
         model = load_model(folder_or_model) if isinstance(folder_or_model, Path) else folder_or_model
-        result = closed_book_scores(model, tokenizer, questions, params.prompt, params.evaluate.batch_size,
-                                    params.evaluate.max_new_tokens, desc=name, chat=params.chat)
+        predictions = closed_book_predictions(model, tokenizer, questions, params.prompt, params.evaluate.batch_size,
+                                              params.evaluate.max_new_tokens, desc=name, chat=params.chat)
+        answers[name] = predictions
         lap(f"evaluate {name}")
-        return {k: round(v, 4) for k, v in result.items() if k != "questions"}
+        return {k: round(v, 4) for k, v in score_answers(predictions, questions).items() if k != "questions"}
 
     scores = {"base": score(base, "base")}
     for arm, sets in arms.items():
@@ -96,12 +101,15 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
         lap(f"target SFT ({arm}: {len(texts)} documents, {sft.steps} steps)")
         scores[f"target_sft_{arm}"] = score(folder, f"target_sft_{arm}")
 
-    source_sft = work / "source_sft"
-    first = split_by_title(source, params.skill_rl.rounds)[0]
-    finetune_folder(base, [d["text"] for d in first.documents], params.source_sft, params.seed, source_sft)
-    lap("source SFT (round 1 subset)")
-    report = acquire_skill(params, base, source_sft, source, work / "skill_rl")
-    lap(f"skill RL ({params.skill_rl.rounds} rounds, with their SFTs)")
+    source_sft, skill_rl = work / "source_sft", work / "skill_rl"
+    if not (skill_rl / "report.json").exists():  # the source side does not depend on the target: reused
+        first = split_by_title(source, params.skill_rl.rounds)[0]
+        finetune_folder(base, [d["text"] for d in first.documents], params.source_sft, params.seed, source_sft)
+        lap("source SFT (round 1 subset)")
+        report = acquire_skill(params, base, source_sft, source, skill_rl)
+        (skill_rl / "report.json").write_text(json.dumps(report))
+        lap(f"skill RL ({params.skill_rl.rounds} rounds, with their SFTs)")
+    report = json.loads((skill_rl / "report.json").read_text())
 
     target = work / "target_sft_implications"
     for k in range(1, params.skill_rl.rounds + 1):
@@ -110,8 +118,23 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
         for lam in lambdas:
             model = skill.apply_to(load_model(target), lam)
             scores[f"past_{k}_round{'s' if k > 1 else ''}@{lam}"] = score(model, f"past round {k} lambda {lam}")
+    # controls at lambda 1 with the last round's v: the skill without the new knowledge, and a random direction
+    # of the same norm per tensor (does any perturbation of that size help?)
+    scores["control_base+v"] = score(skill.apply_to(load_model(base), 1.0), "control base + v")
+    generator = torch.Generator().manual_seed(params.seed)
+    noise = {}
+    for name in skill.names:
+        r = torch.randn(skill[name].shape, generator=generator)
+        noise[name] = r * (skill[name].norm() / r.norm().clamp_min(1e-12))
+    scores["control_sft+random"] = score(SkillVector(noise).apply_to(load_model(target), 1.0),
+                                         "control target SFT + random direction")
+    samples = [{"question": q["question"], "gold": q["answers"][0], **{m: a[i] for m, a in answers.items()}}
+               for i, q in enumerate(questions[:8])]
+    contained = {m: [answer_contained(a[i], q["answers"]) for i, q in enumerate(questions)]
+                 for m, a in answers.items()}
     return {"questions": len(questions), "passages": {"source": s.source_passages, "target": s.target_passages},
-            "scores": scores, "skill_rl": report["rounds"], "seconds": timings,
+            "scores": scores, "skill_rl": report["rounds"], "seconds": timings, "samples": samples,
+            "contained_per_question": contained,
             "params": dataclasses.asdict(params)["skill_rl"]}
 
 
@@ -125,6 +148,16 @@ def markdown(results: dict) -> str:
         paper = PAPER.get(key)
         lines.append(f"| {name} | {100 * s['exact_match']:.1f} | {100 * s['f1']:.1f} | {100 * s['contained']:.1f} | "
                      f"{'' if paper is None else paper} |")
+    per_question = results.get("contained_per_question", {})
+    reference = per_question.get("target_sft_implications")
+    if reference:
+        lines += ["", "Answer-contained, question by question, against target SFT (passages + implications): "
+                      "questions gained / lost."]
+        for name, flags in per_question.items():
+            if name.startswith(("past", "control")):
+                gained = sum(f and not r for f, r in zip(flags, reference))
+                lost = sum(r and not f for f, r in zip(flags, reference))
+                lines.append(f"- {name}: +{int(gained)} / -{int(lost)}")
     lines += ["", "Wall time (s): " + ", ".join(f"{k} {v}" for k, v in results["seconds"].items()), ""]
     return "\n".join(lines)
 

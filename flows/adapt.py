@@ -26,6 +26,7 @@ from past import events
 from past.contracts import ContractViolation
 from past.jsonl import DataError
 from past.flowtools import retry_io, run_step
+from past.landing import DropNotReady, LandingError
 
 
 def _step_key(step: str):
@@ -90,7 +91,16 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     run_id = str(flow_run.id) if flow_run.id else None
     timings: dict = {}
 
-    found = run_step(resolve_drop, timings, "resolve", params, drop, expected_hash)
+    try:
+        found = run_step(resolve_drop, timings, "resolve", params, drop, expected_hash)
+    except LandingError as err:
+        if isinstance(err, DropNotReady):
+            raise  # still being copied: the run fails, watch announces the drop again later
+        decision = run_step(record_decision, timings, "record", params, {
+            "run": run_id, "id": f"{run_id}:landing", "drop": {"name": drop, "hash": None},
+            "decision": "rejected", "stage": "landing", "reasons": [str(err)], "timings": timings})
+        logger.error(f"drop {drop!r} refused: {err}")
+        return decision
     base = {"run": run_id, "drop": {"name": found["name"], "hash": found["hash"]}}
     if expected_hash and expected_hash != found["hash"]:
         logger.warning(f"drop {drop}: content changed since it was announced ({expected_hash[:12]} -> "
@@ -139,19 +149,20 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
 
     run_step(target_sft, timings, "target_sft", params, p, storage=cache, refresh=not Path(p["sft_dir"]).exists())
     injected = run_step(inject_skill, timings, "inject", params, p, storage=cache,
-                    refresh=not Path(p["model_dir"]).exists())
+                        refresh=not Path(p["model_dir"]).exists())
     scores: dict = {"new": {}, "regression": {}}
     for which in ("new", "regression"):
         for model in ("production", "candidate"):
             refresh = model == "candidate" and not timings["inject"]["cached"]  # a rebuilt candidate is rescored
-            scores[which][model] = run_step(evaluate, timings, f"evaluate_{which}_{model}", params, p, model, which,
-                                        storage=cache, refresh=refresh)
+            scores[which][model] = run_step(evaluate, timings, f"evaluate_{which}_{model}", params, p, model,
+                                            which, storage=cache, refresh=refresh)
 
-    promote, reasons = steps.gate(scores, s.params.adapt.tolerance, s.params.adapt.min_gain)
-    timings["total"] = {"seconds": round(time.perf_counter() - started, 3)}
+    a = s.params.adapt
+    promote, reasons = steps.gate(scores, a.tolerance, a.min_gain, a.drift, p["regression"]["baseline"])
+    timings["total"] = {"seconds": round(time.perf_counter() - started, 3)}  # up to the decision
     decision = {**base, "id": f"{run_id}:{p['key'][:16]}", "decision": "promoted" if promote else "rejected",
-                "stage": "gate", "reasons": reasons, "metrics": steps.metrics_summary(scores), "scores": scores,
-                "timings": timings}
+                "stage": "gate", "reasons": reasons, "metrics": steps.metrics_summary(scores, p["regression"]["id"]),
+                "scores": scores, "timings": timings}
     entry = steps.model_entry(s, p, injected, scores, run_id) if promote else None
     decision = run_step(record_decision, timings, "record", params, decision, entry)
     promoted = decision["decision"] == "promoted"
@@ -160,8 +171,9 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
                "previous": decision["production_before"], "production": decision["production_after"]}
     related = [events.drop_resource(found["hash"], found["name"]) | {"prefect.resource.role": "drop"},
                events.skill_resource(p["skill"]["id"], "skill")]
-    events.emit(events.PROMOTED if promoted else events.REJECTED, events.model_resource(p["candidate"]), payload, related)
-    if not promoted and not s.params.adapt.keep_rejected:
+    events.emit(events.PROMOTED if promoted else events.REJECTED, events.model_resource(p["candidate"]), payload,
+                related)
+    if not promoted and not a.keep_rejected:
         registry.discard(p["candidate"])
     _artifact(decision)
     logger.info(f"drop {drop}: {decision['decision']}: " + "; ".join(decision["reasons"]))

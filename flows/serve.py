@@ -9,7 +9,6 @@ The deployments, their event trigger, schedules and concurrency limits are read 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import yaml
@@ -56,5 +55,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

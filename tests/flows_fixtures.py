@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from past.config import (BaseParams, GRPOParams, Params, PrepareParams, SFTParams, SkillRLParams,
-                         TinyModelParams, WorldParams)
+from past.config import Params, TinyModelParams, WorldParams
 
 WORLD = WorldParams(first_names=20, last_names=20, cities=8, employers=8, birth_years=8, universities=8, hobbies=8,
                     p0_people=60, source_people=16, target_oracle_people=4, target_eval_people=12,
@@ -35,7 +34,7 @@ PARAMS = {
     "target_sft": {"steps": 150, "batch_size": 16},
     "inject": {"lam": 0.5},
     "evaluate": {"batch_size": 256, "max_new_tokens": 2},
-    "adapt": {"regression_questions": 0, "tolerance": TOLERANCE, "settle_seconds": 0.0, "replay": 0.8,
+    "adapt": {"regression_questions": 0, "tolerance": TOLERANCE, "drift": 0.2, "settle_seconds": 0.0, "replay": 0.8,
               "sft": {"steps": 80, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.05}},
 }
 

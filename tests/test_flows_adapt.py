@@ -197,6 +197,15 @@ def test_a_drop_that_breaks_its_contract_is_rejected_with_a_report(shared, promo
     assert event.payload["stage"] == "contract" and event.payload["report"] == report
 
 
+def test_a_drop_name_leading_outside_the_landing_folder_is_refused(shared, promoted, flows):
+    (shared.root / "outside").mkdir(exist_ok=True)
+    before = production_id(shared)
+    decision = flows.adapt("../outside", params=shared.params)
+    assert decision["decision"] == "rejected" and decision["stage"] == "landing"
+    assert "single folder name inside" in decision["reasons"][0]
+    assert production_id(shared) == before
+
+
 def test_a_destructive_lambda_is_rejected_by_the_gate(shared, promoted, flows):
     make_drop(shared.landing, "news-lam", 1)
     before = production_id(shared)
@@ -310,7 +319,7 @@ def test_two_drops_in_a_row_trigger_two_sequential_runs_both_recorded(template, 
     """The real path: watch emits events, the deployment trigger (from prefect.yaml) starts adapt runs on a
     served deployment, one at a time."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     sft = {"steps": 40, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.05}  # any decision will do here
     project = project_at(tmp_path / "project", copy_project(template, tmp_path / "project", sft=sft))
@@ -352,3 +361,30 @@ def test_two_drops_in_a_row_trigger_two_sequential_runs_both_recorded(template, 
     first, second = sorted(decisions.values(), key=lambda d: d["at"])
     if first["decision"] == "promoted":  # the second run was planned on top of the first one's model
         assert second["production_before"] == first["candidate"]
+
+
+def test_prefect_deploy_creates_the_deployments_trigger_and_limits(api_url):
+    """`prefect deploy --all` with this repository's prefect.yaml, against the test server (runs last: it
+    registers deployments of its own)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="gpu", type="process", concurrency_limit=1))
+    result = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT,
+                            env={**os.environ, "PREFECT_API_URL": api_url}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with get_client(sync_client=True) as client:
+        deployments = {name: client.read_deployment_by_name(name)
+                       for name in ("adapt/adapt", "watch/watch", "refresh_skill/refresh-skill")}
+        automations = client.request("POST", "/automations/filter", json={}).json()
+        assert client.read_work_pool("gpu").concurrency_limit == 1
+    assert {d.work_pool_name for d in deployments.values()} == {"gpu"}
+    assert all(d.global_concurrency_limit.limit == 1 for d in deployments.values())
+    assert deployments["watch/watch"].schedules[0].schedule.interval.total_seconds() == 30
+    assert deployments["refresh_skill/refresh-skill"].schedules[0].schedule.cron == "0 3 * * 1"
+    trigger = next(a for a in automations if a["name"].startswith("adapt__automation"))
+    assert trigger["trigger"]["expect"] == ["past.knowledge.landed"]
+    assert trigger["actions"][0]["deployment_id"] == str(deployments["adapt/adapt"].id)
+    assert trigger["actions"][0]["parameters"] == {"drop": "{{ event.payload.drop }}",
+                                                   "expected_hash": "{{ event.payload.hash }}"}

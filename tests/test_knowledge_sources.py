@@ -145,3 +145,14 @@ def test_prepare_source_is_checked_and_the_squad_stage_writes_all_sets(tmp_path)
     assert len(read_knowledge_set(tmp_path / "data/world/source").documents) == 2 + 5
     assert (tmp_path / "data/world/p0/manifest.json").exists()
     assert "Vorn" in json.loads((tmp_path / "data/world/vocabulary.json").read_text())
+
+
+@pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "presets").glob("*.yaml")))
+def test_every_preset_is_a_valid_params_override(preset):
+    from past.sandbox import deep_merge
+
+    raw = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()),
+                     yaml.safe_load((ROOT / "presets" / preset).read_text()))
+    params = parse(Params, raw, "")
+    assert params.prepare.source in ("squad", "loogle", "toolbench") and params.base.model != "tiny"
+    assert params.chat in ("on", "off")  # quoted in YAML: a bare on/off would be a boolean and fail to parse

@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from past.config import Params, load_params
-from past.jsonl import read_jsonl
+from past.jsonl import DataError, read_jsonl
 from past.knowledge.format import DOCUMENTS, QUESTIONS
 from past.landing import Drop, DropNotReady, Pending, inspect_drop, load_drop
 from past.registry import Registry, RegistryError, weights_sha256
@@ -65,6 +66,10 @@ def digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def digest_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 # ------------------------------------------------------------------------------------------ production
 
 
@@ -92,11 +97,12 @@ def ensure_production(s: Settings) -> dict:
 def resolve_drop(s: Settings, name: str, expected_hash: str | None = None) -> dict:
     """A complete drop in the landing folder, as a dict; raises DropNotReady while it is being copied and
     LandingError if it can never be used (a name leading outside the landing folder, a symlink...)."""
+    started = time.perf_counter()
     result = inspect_drop(s.landing, name, s.params.adapt.settle_seconds)
     if isinstance(result, Pending):
         raise DropNotReady(f"{s.landing / name}: not complete: {result.reason}")
     out = result.as_dict()
-    out["announced_hash"] = expected_hash
+    out.update(announced_hash=expected_hash, seconds=round(time.perf_counter() - started, 3))
     return out
 
 
@@ -107,6 +113,10 @@ def validate_and_snapshot(s: Settings, drop: dict) -> dict:
     ks = load_drop(Drop(drop["name"], Path(drop["path"]), drop["hash"], drop["files"], drop["marker"],
                         drop["unsafe"]))
     snapshot = s.registry.archive_drop(drop["hash"], drop["path"], sorted(drop["files"]))
+    copied = {name: digest_file(snapshot / name) for name in drop["files"]}
+    if copied != drop["files"]:  # the files changed between validation and the copy: train on nothing unseen
+        shutil.rmtree(snapshot, ignore_errors=True)
+        raise DataError(f"{drop['path']}: files changed while the drop was being validated; drop it again")
     return {"snapshot": str(snapshot), "documents": len(ks.documents), "questions": len(ks.questions),
             "seconds": round(time.perf_counter() - started, 3)}
 
@@ -125,6 +135,7 @@ def failure_report(err: Exception) -> dict:
 
 def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None) -> dict:
     """Everything that decides the candidate, and its id: the same inputs give the same candidate."""
+    started = time.perf_counter()
     registry, a = s.registry, s.params.adapt
     production = ensure_production(s)
     skill = registry.skill()
@@ -147,9 +158,11 @@ def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None) -> d
         "production": {"id": production["id"], "path": str(registry.path(production["path"])),
                        "lambda": production["lambda"], "skill": production["skill"]},
         "start": start, "skill": {"id": skill["id"], "path": str(registry.path(skill["path"]))}, "lambda": lam,
-        "sft_dir": str(registry.model_dir(candidate) / "sft"), "model_dir": str(registry.model_dir(candidate) / "model"),
-        "regression": {"id": regression["id"], "count": len(regression["questions"])},
-        "new_questions": snapshot["questions"],
+        "sft_dir": str(registry.model_dir(candidate) / "sft"),
+        "model_dir": str(registry.model_dir(candidate) / "model"),
+        "regression": {"id": regression["id"], "count": len(regression["questions"]),
+                       "baseline": regression_baseline(registry, production["id"], regression["id"])},
+        "new_questions": snapshot["questions"], "seconds": round(time.perf_counter() - started, 3),
     }
 
 
@@ -179,12 +192,12 @@ def replay_texts(s: Settings, production_id: str, count: int, seed: int) -> list
 def train(s: Settings, p: dict) -> dict:
     """Target SFT on the drop's documents (+ replay), from production's SFT weights or the base, saved
     atomically to the candidate's sft/ folder. Same function as the DVC `target_sft` stage."""
+    started = time.perf_counter()  # imports included: they are the step's cost too
     from past.modeling import set_threads
     from past.training.sft import finetune_folder
 
     set_threads(s.params.threads)
     a = s.params.adapt
-    started = time.perf_counter()
     texts = [d["text"] for d in read_jsonl(Path(p["snapshot"]) / DOCUMENTS)]
     replayed = round(len(texts) * a.replay / (1 - a.replay)) if a.replay else 0
     texts += replay_texts(s, p["production"]["id"], replayed, s.params.seed)
@@ -195,9 +208,9 @@ def train(s: Settings, p: dict) -> dict:
 
 def inject_skill(s: Settings, p: dict) -> dict:
     """theta = theta_sft(candidate) + lambda * v(production skill), streamed into the candidate's model/."""
+    started = time.perf_counter()  # imports included: they are the step's cost too
     from past.skills import inject
 
-    started = time.perf_counter()
     inject(p["sft_dir"], [p["skill"]["path"]], [p["lambda"]], p["model_dir"], overwrite=True,
            card={"drop": p["drop"]["name"], "drop_hash": p["drop"]["hash"], "parent": p["production"]["id"],
                  "candidate": p["candidate"]})
@@ -228,11 +241,11 @@ def questions_for(s: Settings, which: str, p: dict) -> list[dict]:
 
 def score(s: Settings, model_dir: str, questions: list[dict]) -> dict:
     """Closed-book exact match and F1 of a saved model on `questions`."""
+    started = time.perf_counter()  # imports included: they are the step's cost too
     from past.evaluation.metrics import closed_book_scores
     from past.modeling import load_model, load_tokenizer, set_threads
 
     set_threads(s.params.threads)
-    started = time.perf_counter()
     model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
     scores = closed_book_scores(model, tokenizer, questions, s.params.prompt, s.params.evaluate.batch_size,
                                 s.params.evaluate.max_new_tokens, desc=f"scoring {Path(model_dir).parent.name}")
@@ -243,9 +256,21 @@ def score(s: Settings, model_dir: str, questions: list[dict]) -> dict:
 # ------------------------------------------------------------------------------------------ gate
 
 
-def gate(scores: dict, tolerance: float, min_gain: float) -> tuple[bool, list[str]]:
-    """Promote only if the candidate answers the drop's questions better than production and loses no
-    more than `tolerance` exact match on the regression set. Returns (promote, reasons)."""
+def regression_baseline(registry: Registry, production_id: str, regression_id: str) -> dict | None:
+    """The regression score of the oldest ancestor of production measured on this regression set (the
+    reference for `drift`), from the metrics its first evaluated descendant recorded at promotion."""
+    for entry in reversed(registry.lineage(production_id)):  # oldest first
+        metrics = entry.get("metrics", {})
+        if metrics.get("regression_set") == regression_id and "regression_production_exact_match" in metrics:
+            return {"model": entry.get("parent"), "exact_match": metrics["regression_production_exact_match"]}
+    return None
+
+
+def gate(scores: dict, tolerance: float, min_gain: float, drift: float = 1.0,
+         baseline: dict | None = None) -> tuple[bool, list[str]]:
+    """Promote only if the candidate answers the drop's questions better than production, loses no more
+    than `tolerance` exact match on the regression set against production and no more than `drift` against
+    the lineage's `baseline` (its first measured model). Returns (promote, reasons)."""
     new_c, new_p = scores["new"]["candidate"]["exact_match"], scores["new"]["production"]["exact_match"]
     reg_c, reg_p = scores["regression"]["candidate"]["exact_match"], scores["regression"]["production"]["exact_match"]
     reasons, ok = [], True
@@ -258,10 +283,17 @@ def gate(scores: dict, tolerance: float, min_gain: float) -> tuple[bool, list[st
                        + (f" by more than {min_gain:g}" if min_gain else ""))
     loss = round(reg_p - reg_c, 4)
     if loss <= tolerance + 1e-9:
-        reasons.append(f"regression set: {reg_p:.3f} -> {reg_c:.3f} (loss {max(loss, 0):.3f} <= tolerance {tolerance:g})")
+        reasons.append(f"regression set: {reg_p:.3f} -> {reg_c:.3f} "
+                       f"(loss {max(loss, 0):.3f} <= tolerance {tolerance:g})")
     else:
         ok = False
         reasons.append(f"regression set: {reg_p:.3f} -> {reg_c:.3f} (loss {loss:.3f} > tolerance {tolerance:g})")
+    if baseline is not None:
+        total = round(baseline["exact_match"] - reg_c, 4)
+        if total > drift + 1e-9:
+            ok = False
+            reasons.append(f"regression drift since {baseline['model']}: {baseline['exact_match']:.3f} -> {reg_c:.3f} "
+                           f"(total loss {total:.3f} > drift {drift:g})")
     return ok, reasons
 
 
@@ -274,13 +306,16 @@ def model_entry(s: Settings, p: dict, injected: dict, scores: dict, run: str | N
         "base": registry.production()["base"] if registry.production() else None,
         "skill": p["skill"]["id"], "lambda": p["lambda"], "drop": p["drop"], "parent": p["production"]["id"],
         "on_top": p["start"]["kind"], "run": run, "weights_sha256": injected["weights_sha256"],
-        "metrics": metrics_summary(scores),
+        "metrics": metrics_summary(scores, p["regression"]["id"]),
     }
 
 
-def metrics_summary(scores: dict) -> dict:
-    return {f"{which}_{model}_exact_match": scores[which][model]["exact_match"]
-            for which in ("new", "regression") for model in ("candidate", "production") if model in scores[which]}
+def metrics_summary(scores: dict, regression_id: str | None = None) -> dict:
+    out = {f"{which}_{model}_exact_match": scores[which][model]["exact_match"]
+           for which in ("new", "regression") for model in ("candidate", "production") if model in scores[which]}
+    if regression_id:
+        out["regression_set"] = regression_id
+    return out
 
 
 def _set_hash(folder: Path) -> str:

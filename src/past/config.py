@@ -198,12 +198,15 @@ class AdaptParams:
     on_top: str = knob("target", "'target': SFT the drop on production's own SFT weights (knowledge accumulates); "
                                  "'base': on the registered base model")
     lam: float | None = knob(None, "lambda override for injection; null uses the lambda registered with the skill")
-    tolerance: float = knob(0.02, "largest allowed loss of exact match on the regression set", 0.0, 1.0)
+    tolerance: float = knob(0.04, "largest allowed loss of exact match on the regression set, against production",
+                            0.0, 1.0)
+    drift: float = knob(0.08, "largest allowed total loss on the regression set since the lineage's first production "
+                              "model (stops forgetting from creeping in by small steps)", 0.0, 1.0)
     min_gain: float = knob(0.0, "the candidate must beat production on the drop's questions by more than this",
                            0.0, 1.0)
-    replay: float = knob(0.8, "share of SFT texts replayed from earlier knowledge (regression set and promoted drops) "
+    replay: float = knob(0.9, "share of SFT texts replayed from earlier knowledge (regression set and promoted drops) "
                               "against forgetting", 0.0, 0.99)
-    sft: SFTParams = field(default_factory=lambda: SFTParams(steps=200))
+    sft: SFTParams = field(default_factory=lambda: SFTParams(steps=200, lr=3e-4))
     settle_seconds: float = knob(2.0, "a drop's files must be this old before it is picked up (copies in progress)",
                                  0.0)
     reemit_after: float = knob(3600.0, "seconds after which a landed drop with no decision is announced again", 0.0)

@@ -88,7 +88,8 @@ def drop_folder(landing: str | Path, name: str) -> Path:
     return path
 
 
-def inspect_drop(landing: str | Path, name: str, settle_seconds: float = 0.0, now: float | None = None) -> Drop | Pending:
+def inspect_drop(landing: str | Path, name: str, settle_seconds: float = 0.0,
+                 now: float | None = None) -> Drop | Pending:
     """A complete Drop, or Pending with the reason it is not complete yet."""
     path = drop_folder(landing, name)
     now = time.time() if now is None else now
@@ -110,13 +111,15 @@ def inspect_drop(landing: str | Path, name: str, settle_seconds: float = 0.0, no
     if marker == MANIFEST:
         listed = _manifest_files(path / MANIFEST)
         mismatched = [n for n, digest in (listed or {}).items() if files.get(n) != digest]
-        if mismatched and now - max(info.st_mtime for info in entries.values()) < max(settle_seconds, INCONSISTENT_GRACE):
+        newest = max(info.st_mtime for info in entries.values())
+        if mismatched and now - newest < max(settle_seconds, INCONSISTENT_GRACE):
             # a manifest copied before its files: wait (a drop that stays inconsistent is rejected by adapt)
             return Pending(name, f"{', '.join(mismatched)} do not match the manifest yet")
     return Drop(name, path, files_hash(files), files, marker, sorted(unsafe))
 
 
-def scan(landing: str | Path, settle_seconds: float = 0.0, now: float | None = None) -> tuple[list[Drop], list[Pending]]:
+def scan(landing: str | Path, settle_seconds: float = 0.0,
+         now: float | None = None) -> tuple[list[Drop], list[Pending]]:
     """Complete drops (oldest first) and pending folders in the landing folder; hidden/'_' names are skipped."""
     landing = Path(landing)
     if not landing.is_dir():

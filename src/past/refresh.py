@@ -21,6 +21,8 @@ from past.registry import weights_sha256
 
 
 def plan(s: Settings) -> dict:
+    """The refresh's inputs and id; a new seed per refresh (params.seed + 1 + earlier refreshes)."""
+    started = time.perf_counter()
     registry, params = s.registry, s.params
     production = ensure_production(s)
     skill, base = registry.skill(), registry.base()
@@ -40,7 +42,7 @@ def plan(s: Settings) -> dict:
         "current_skill": {"id": skill["id"], "lambda": skill["lambda"]},
         "skill_id": "s-" + key[:12], "skill_file": str(registry.skill_file("s-" + key[:12])),
         "candidate": "m-" + key[:12], "model_dir": str(registry.model_dir("m-" + key[:12]) / "model"),
-        "regression": {"id": regression_questions(s)["id"]},
+        "regression": {"id": regression_questions(s)["id"]}, "seconds": round(time.perf_counter() - started, 3),
     }
 
 
@@ -50,11 +52,11 @@ def _params(s: Settings, p: dict):
 
 def source_sft(s: Settings, p: dict) -> dict:
     """The DVC `source_sft` stage's work: SFT of the base on the first refinement round's source subset."""
+    started = time.perf_counter()  # imports included: they are the step's cost too
     from past.modeling import set_threads
     from past.training.sft import finetune_folder
 
     set_threads(s.params.threads)
-    started = time.perf_counter()
     params = _params(s, p)
     first = split_by_title(read_knowledge_set(p["source"]), params.skill_rl.rounds)[0]
     out = Path(p["work"]) / "source_sft"
@@ -64,12 +66,12 @@ def source_sft(s: Settings, p: dict) -> dict:
 
 def skill_rl(s: Settings, p: dict) -> dict:
     """The DVC `skill_rl` stage's work: GRPO rounds with iterative refinement (training.refinement)."""
+    started = time.perf_counter()  # imports included: they are the step's cost too
     from past.jsonl import atomic_dir
     from past.modeling import set_threads
     from past.training.refinement import acquire_skill
 
     set_threads(s.params.threads)
-    started = time.perf_counter()
     params = _params(s, p)
     out = Path(p["work"]) / "skill_rl"
     with atomic_dir(out) as tmp:
@@ -82,9 +84,9 @@ def skill_rl(s: Settings, p: dict) -> dict:
 
 def extract(s: Settings, p: dict, rl: dict) -> dict:
     """v = theta_rl - theta_sft into the registry's skill folder (written whole, then renamed)."""
+    started = time.perf_counter()  # imports included: they are the step's cost too
     from past.skills import extract_skill
 
-    started = time.perf_counter()
     metadata = {"base_model": s.params.base.model, "source_data_sha256": p["inputs"]["source"],
                 "rounds": s.params.skill_rl.rounds, "recommended_lambda": p["current_skill"]["lambda"],
                 "seed": p["seed"]}
@@ -95,9 +97,9 @@ def extract(s: Settings, p: dict, rl: dict) -> dict:
 
 def inject_candidate(s: Settings, p: dict) -> dict:
     """Production's SFT weights + lambda * v_new: what production would be with the new skill."""
+    started = time.perf_counter()  # imports included: they are the step's cost too
     from past.skills import inject
 
-    started = time.perf_counter()
     inject(p["production"]["sft_path"], [p["skill_file"]], [p["current_skill"]["lambda"]], p["model_dir"],
            overwrite=True, card={"refresh": p["key"][:16], "parent": p["production"]["id"]})
     return {"model_dir": p["model_dir"], "weights_sha256": weights_sha256(p["model_dir"]),
@@ -127,7 +129,8 @@ def entries(s: Settings, p: dict, extracted: dict, injected: dict, scores: dict,
              "lambda": p["current_skill"]["lambda"], "drop": None, "parent": p["production"]["id"],
              "on_top": "skill-refresh", "run": run, "weights_sha256": injected["weights_sha256"],
              "metrics": {"regression_candidate_exact_match": scores["candidate"]["exact_match"],
-                         "regression_production_exact_match": scores["production"]["exact_match"]}}
+                         "regression_production_exact_match": scores["production"]["exact_match"],
+                         "regression_set": p["regression"]["id"]}}
     return model, skill
 
 

@@ -311,7 +311,8 @@ class Registry:
         for d in state["decisions"][-decisions:]:
             drop = d.get("drop", {})
             lines.append(f"  {d['at']}  {d['decision']:<8} {d.get('stage', ''):<9} "
-                         f"{drop.get('name', '-'):<20} {d.get('candidate') or '-':<16} {'; '.join(d.get('reasons', []))}")
+                         f"{drop.get('name', '-'):<20} {d.get('candidate') or '-':<16} "
+                         f"{'; '.join(d.get('reasons', []))}")
         return "\n".join(lines)
 
 
