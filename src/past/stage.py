@@ -18,6 +18,7 @@ def stage(main):
             params = load_params(params_path)
         except ConfigError as err:
             sys.exit(f"error: {err}")
+        # imported only now, so that a bad params file fails at once, before torch even loads
         from transformers import set_seed
 
         from past.contracts import ContractViolation
