@@ -74,9 +74,27 @@ def atomic_dir(path: str | Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        os.replace(path, old)
+    publish(tmp, path)
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Put a finished file or folder `tmp` at `path`, replacing what was there.
+
+    A folder cannot be renamed over a non-empty one, so the old one steps aside first; readers see the
+    old artifact or the new one, never a mix.
+    """
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    remove_path(old)
+    os.replace(path, old)
     os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    remove_path(old)
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

@@ -16,6 +16,8 @@ from typing import Iterator
 
 import torch
 
+from past.jsonl import publish, remove_path
+
 from .errors import OutputExistsError
 from .lora import ADAPTER_CONFIG
 from .safetensors_io import INDEX_NAME, PICKLE_SUFFIXES
@@ -36,28 +38,15 @@ def atomic_output(out: Path, *, overwrite: bool, directory: bool) -> Iterator[Pa
     refuse_existing(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.past-tmp-{os.getpid()}"
-    _remove(tmp)
+    remove_path(tmp)
     if directory:
         tmp.mkdir()
     try:
         yield tmp
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
-    if out.exists():
-        old = out.parent / f".{out.name}.past-old-{os.getpid()}"
-        os.replace(out, old)
-        os.replace(tmp, out)
-        _remove(old)
-    else:
-        os.replace(tmp, out)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    publish(tmp, out)
 
 
 def copy_support_files(sources: list[Path], out_dir: Path, dtype: torch.dtype | None) -> None:
