@@ -79,6 +79,7 @@ def generate(folder: Path, layers: int, seed: int, noise_seed: int | None = None
     """Write a random bf16 checkpoint, streaming (weights ~ N(0, 0.02); + N(0, 0.002) if noise_seed)."""
     import torch
 
+    from past.skills.dtypes import as_dtype, from_torch
     from past.skills.safetensors_io import ShardedFolderWriter
     from past.skills.sources import TensorSpec, row_blocks
 
@@ -87,7 +88,7 @@ def generate(folder: Path, layers: int, seed: int, noise_seed: int | None = None
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    specs = [(n, TensorSpec(torch.bfloat16, s)) for n, s in llama_shapes(layers)]
+    specs = [(n, TensorSpec(as_dtype("bf16"), s)) for n, s in llama_shapes(layers)]
     total = sum(s.nbytes for _, s in specs)
     cap = total // SHARDS
     while len(_plan(specs, cap)) > SHARDS:  # smallest cap that gives exactly SHARDS shards
@@ -101,7 +102,7 @@ def generate(folder: Path, layers: int, seed: int, noise_seed: int | None = None
             x = torch.randn(n, generator=g).mul_(0.02)
             if h is not None:
                 x.add_(torch.randn(n, generator=h), alpha=0.002)
-            writer.write_at(name, start, x.to(torch.bfloat16))
+            writer.write_at(name, start, from_torch(x.to(torch.bfloat16)))
     writer.finish()
     (tmp / "config.json").write_text(json.dumps(llama_config(layers), indent=2))
     tmp.rename(folder)
@@ -186,35 +187,46 @@ def launch(result: str, *cmd: str) -> None:
     wall = time.perf_counter() - t0
     if status != 0:
         raise SystemExit(f"{' '.join(cmd)} failed (status {status})")
-    Path(result).write_text(json.dumps({"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024)}))
+    Path(result).write_text(json.dumps({"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+                                        "user_s": round(usage.ru_utime, 2), "sys_s": round(usage.ru_stime, 2)}))
 
 
-def measure(name: str, cmds: list[list[str]], inputs: list[Path], outputs: list[Path], log: Path, repeat: int,
-            inside: Path | None = None) -> dict:
-    """Run the commands in sequence from a warm and from a cold page cache, `repeat` times each.
+def spec(name: str, cmds: list[list[str]], inputs: list[Path], outputs: list[Path], inside: Path | None = None) -> dict:
+    """One method to measure: commands run in sequence; with `inside`, the command writes its own time there."""
+    return {"name": name, "cmds": cmds, "inputs": inputs, "outputs": outputs, "inside": inside}
 
-    Reports the median wall time of each state (the other engineers' jobs on a shared machine make single
-    runs noisy) and the largest peak RSS seen. With `inside`, the command writes its own in-process time there.
+
+def measure(methods: list[dict], log: Path, repeat: int) -> list[dict]:
+    """Run every method from a warm and from a cold page cache, `repeat` times each, interleaved.
+
+    Round k runs each method once, in turn, so that the machine's slow phases fall on all of them alike (on this
+    VM, writes into freshly allocated page-cache pages now and then cost 4x the kernel time). Reports the median
+    wall time of each state and the largest peak RSS seen.
     """
-    result = {"method": name}
+    results = [{"method": m["name"]} for m in methods]
+    runs: list[dict[str, list]] = [{"warm": [], "cold": []} for _ in methods]
     for state in ("warm", "cold"):
-        runs = []
         for _ in range(repeat):
-            for out in outputs:
-                _rm(out)
-            set_cache(state, *inputs)
-            parts = [run(cmd, log) for cmd in cmds]
-            runs.append({"wall_s": round(sum(p["wall_s"] for p in parts), 2), "parts": parts,
-                         **({"inside_s": json.loads(inside.read_text())["inside_s"]} if inside else {})})
-            result["peak_rss_mb"] = max([result.get("peak_rss_mb", 0)] + [p["peak_rss_mb"] for p in parts])
-        key = "inside_s" if inside else "wall_s"
-        median = sorted(runs, key=lambda r: r[key])[len(runs) // 2]
-        result[f"{state}_wall_s"] = median[key]
-        result[f"{state}_runs_s"] = [r[key] for r in runs]
-        if len(cmds) > 1:
-            result[f"{state}_parts"] = median["parts"]
-    print(json.dumps(result), flush=True)
-    return result
+            for m, result, mine in zip(methods, results, runs):
+                for out in m["outputs"]:
+                    _rm(out)
+                set_cache(state, *m["inputs"])
+                parts = [run(cmd, log) for cmd in m["cmds"]]
+                mine[state].append({"wall_s": round(sum(p["wall_s"] for p in parts), 2), "parts": parts,
+                                    "sys_s": round(sum(p["sys_s"] for p in parts), 2),
+                                    **({"inside_s": json.loads(m["inside"].read_text())["inside_s"]} if m["inside"] else {})})
+                result["peak_rss_mb"] = max([result.get("peak_rss_mb", 0)] + [p["peak_rss_mb"] for p in parts])
+    for m, result, mine in zip(methods, results, runs):
+        key = "inside_s" if m["inside"] else "wall_s"
+        for state in ("warm", "cold"):
+            median = sorted(mine[state], key=lambda r: r[key])[len(mine[state]) // 2]
+            result[f"{state}_wall_s"] = median[key]
+            result[f"{state}_runs_s"] = [r[key] for r in mine[state]]
+            result[f"{state}_sys_s"] = [r["sys_s"] for r in mine[state]]  # kernel time: where this VM's noise lives
+            if len(m["cmds"]) > 1:
+                result[f"{state}_parts"] = median["parts"]
+        print(json.dumps(result), flush=True)
+    return results
 
 
 def inject_timed(result: str, target: str, skill: str, out: str, lam: str) -> None:
@@ -273,13 +285,15 @@ def main() -> None:
         inject = past + ["inject", "--target", str(m["sft_t"]), "--skill", str(skill), "--lam", str(args.lam), "-o", str(out), "-q"]
         row = {"size_b": round(params / 1e9, 3), "layers": layers, "model_gb": round(_size_gb(m["sft_t"]), 2)}
         r = args.repeat
-        row["b_extract_inject"] = measure("(b) past extract + inject", [extract, inject], [m["rl_s"], m["sft_s"]], [skill, out], log, r)
+        [row["b_extract_inject"]] = measure([spec("(b) past extract + inject", [extract, inject], [m["rl_s"], m["sft_s"]], [skill, out])], log, r)
         row["skill_gb"] = round(_size_gb(skill), 2)
-        row["a_inject"] = measure("(a) past inject", [inject], [m["sft_t"], skill], [out], log, r)
         inside = root / "inside.json"
         timed = here + ["_inject_timed", str(inside), str(m["sft_t"]), str(skill), str(out), str(args.lam)]
-        row["a_inside"] = measure("(a') past.skills.inject() in a running process", [timed], [m["sft_t"], skill], [out], log, r, inside)
-        row["e1_floor_a"] = measure("(e1) I/O floor of (a)", [floor_cmd(out, m["sft_t"], skill)], [m["sft_t"], skill], [out], log, r)
+        row["a_inject"], row["a_inside"], row["e1_floor_a"] = measure([
+            spec("(a) past inject", [inject], [m["sft_t"], skill], [out]),
+            spec("(a') past.skills.inject() in a running process", [timed], [m["sft_t"], skill], [out], inside),
+            spec("(e1) I/O floor of (a)", [floor_cmd(out, m["sft_t"], skill)], [m["sft_t"], skill], [out]),
+        ], log, r)
         if size == sizes[-1]:
             if "mergekit" not in skip:
                 cfg = root / "mergekit.yml"
@@ -290,13 +304,13 @@ def main() -> None:
                     "parameters": {"normalize": False}, "dtype": "float32", "out_dtype": "bfloat16",
                 }))
                 mk = str(Path(PYTHON).parent / "mergekit-yaml")
-                row["c_mergekit"] = measure("(c) mergekit task_arithmetic", [[mk, str(cfg), str(out), "--no-copy-tokenizer", "--quiet"]],
-                                            list(m.values()), [out], log, args.slow_repeat)
+                [row["c_mergekit"]] = measure([spec("(c) mergekit task_arithmetic", [[mk, str(cfg), str(out), "--no-copy-tokenizer", "--quiet"]],
+                                                    list(m.values()), [out])], log, args.slow_repeat)
             if "naive" not in skip:
-                row["d_naive"] = measure("(d) naive from_pretrained x3", [here + ["_naive", str(m["sft_s"]), str(m["rl_s"]), str(m["sft_t"]), str(out), str(args.lam)]],
-                                         list(m.values()), [out], log, args.slow_repeat)
-            row["e2_floor_cd"] = measure("(e2) I/O floor of (c)/(d)", [floor_cmd(out, m["sft_t"], m["sft_s"], m["rl_s"])],
-                                         list(m.values()), [out], log, r)
+                [row["d_naive"]] = measure([spec("(d) naive from_pretrained x3", [here + ["_naive", str(m["sft_s"]), str(m["rl_s"]), str(m["sft_t"]), str(out), str(args.lam)]],
+                                                 list(m.values()), [out])], log, args.slow_repeat)
+            [row["e2_floor_cd"]] = measure([spec("(e2) I/O floor of (c)/(d)", [floor_cmd(out, m["sft_t"], m["sft_s"], m["rl_s"])],
+                                                 list(m.values()), [out])], log, r)
         _rm(out)
         _rm(skill)
         results["sizes"].append(row)

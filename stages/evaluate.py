@@ -1,10 +1,11 @@
-"""DVC stage `evaluate`: closed-book exact match and F1 on the target's evaluation questions.
+"""DVC stage `evaluate`: closed-book exact match, F1 and answer-contained on the target's evaluation questions.
 
 Compared: the base; target SFT only; PaST at the configured lambda; a lambda sweep; the oracle (RL on
 target questions, what PaST saves); and the control base + lambda v (the skill without the knowledge).
 """
 
 from past import layout
+from past.config import METRICS
 from past.evaluation.backends import closed_book_eval, judge_for
 from past.evaluation.report import plot_lambda_sweep
 from past.jsonl import write_json_atomic, write_text_atomic
@@ -37,29 +38,28 @@ def main(params: Params) -> None:
         applied = value
         sweep.append({"lambda": value, **_rounded(score(model, f"lambda={value}"))})
 
-    em = {name: s["exact_match"] for name, s in scores.items()}
+    metric = params.evaluate.metric
+    head = {name: s[metric] for name, s in scores.items()}
     write_json_atomic(layout.METRICS / "eval.json", {
         "lambda": lam,
         "questions": len(questions),
-        "exact_match": {k: round(v, 4) for k, v in em.items()},
-        "f1": {name: round(s["f1"], 4) for name, s in scores.items()},
-        "contained": {name: round(s["contained"], 4) for name, s in scores.items()},
-        **{key: {name: round(s[key], 4) for name, s in scores.items()}
-           for key in ("judge", "call_success") if key in scores["base"]},
-        "past_gain_over_target_sft": round(em["past"] - em["target_sft"], 4),
-        "past_share_of_oracle": round(em["past"] / em["oracle"], 4) if em["oracle"] else None,
+        **{key: {name: round(s[key], 4) for name, s in scores.items()} for key in METRICS if key in scores["base"]},
+        "metric": metric,
+        "past_gain_over_target_sft": round(head["past"] - head["target_sft"], 4),
+        "past_share_of_oracle": round(head["past"] / head["oracle"], 4) if head["oracle"] else None,
     })
-    write_text_atomic(layout.PLOTS / "lambda_sweep.csv",
-                      "lambda,exact_match,f1\n" + "".join(f"{r['lambda']},{r['exact_match']},{r['f1']}\n" for r in sweep))
-    plot_lambda_sweep(sweep, {"oracle (RL on target)": em["oracle"], "base": em["base"],
-                              "control: base + $\\lambda$ v": em["control"]},
-                      layout.PLOTS / "lambda_sweep.png", chosen_lambda=lam)
-    for name, value in em.items():
-        print(f"evaluate: {name:>10}: exact match {value:.3f}")
+    columns = [key for key in METRICS if key in sweep[0]]
+    write_text_atomic(layout.PLOTS / "lambda_sweep.csv", ",".join(["lambda", *columns]) + "\n" + "".join(
+        ",".join(str(r[key]) for key in ["lambda", *columns]) + "\n" for r in sweep))
+    plot_lambda_sweep(sweep, {"oracle (RL on target)": head["oracle"], "base": head["base"],
+                              "control: base + $\\lambda$ v": head["control"]},
+                      layout.PLOTS / "lambda_sweep.png", chosen_lambda=lam, metric=metric)
+    for name, value in head.items():
+        print(f"evaluate: {name:>10}: {metric} {value:.3f}")
 
 
 def _rounded(scores: dict) -> dict:
-    return {"exact_match": round(scores["exact_match"], 4), "f1": round(scores["f1"], 4)}
+    return {key: round(scores[key], 4) for key in METRICS if key in scores}
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ def test_missing_keys_take_defaults(tmp_path):
     ({"evaluate": {"lambdas": 0.5}}, "evaluate.lambdas: expected a list"),
     ({"base": {"steps": True}}, "base.steps: expected an integer, got True"),
     ({"skill_rl": {"grpo": {"reward": "bleu"}}}, "skill_rl.grpo.reward: 'bleu' is not one of"),
+    ({"evaluate": {"metric": "bleu"}}, "evaluate.metric: 'bleu' is not one of"),
+    ({"evaluate": {"metric": "judge"}}, "evaluate.metric: judge needs evaluate.judge_url"),
+    ({"evaluate": {"metric": "call_success"}}, "call_success needs prepare.source: toolbench"),
     ({"prompt": "no placeholder"}, "prompt: must contain '{question}'"),
     ({"base": 3}, "base.: expected a mapping"),
 ])

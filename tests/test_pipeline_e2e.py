@@ -40,6 +40,8 @@ def test_repro_writes_metrics_for_every_model(repo):
 def test_two_refinement_rounds_and_reward_curve(repo):
     rounds = json.loads((repo / "metrics/skill_rl.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [1, 2]
+    for r in rounds:  # every source metric before and after RL, not only the reward's
+        assert all(0 <= r[f"{when}_{m}"] <= 1 for when in ("start", "rl") for m in ("exact_match", "f1", "answer_contained"))
     curve = (repo / "plots/reward_curve.csv").read_text().splitlines()
     assert curve[0] == "round,step,reward"
     assert {line.split(",")[0] for line in curve[1:]} == {"1", "2"}
@@ -61,7 +63,9 @@ def test_skill_file_has_provenance_and_orthogonality_is_reported(repo):
 
 def test_lambda_sweep_plot_and_dvc_reports(repo):
     sweep = (repo / "plots/lambda_sweep.csv").read_text().splitlines()
+    assert sweep[0] == "lambda,exact_match,f1,contained"
     assert [line.split(",")[0] for line in sweep[1:]] == ["0.0", "0.5", "1.0"]
+    assert json.loads((repo / "metrics/eval.json").read_text())["metric"] == "exact_match"
     assert (repo / "plots/lambda_sweep.png").read_bytes()[:4] == b"\x89PNG"
     shown = run(["dvc", "metrics", "show"], repo).stdout
     assert "metrics/eval.json" in shown and "exact_match.past" in shown

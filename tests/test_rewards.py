@@ -30,3 +30,5 @@ def test_trl_reward_reads_answers_column_and_chat_completions():
                     answers=[["kelm"], ["kelm"], ["kelm"]], prompts=["p", "p", "p"])
     assert scores == [1.0, 0.0, 1.0]
     assert reward_function("token_f1")(["x b"], answers=[["b c"]]) == [pytest.approx(0.5)]
+    # answer_contained: reachable by an instruct model that answers in a sentence
+    assert reward_function("answer_contained")(["It was Ada Kelm.", "Ada"], answers=[["Ada Kelm"], ["Ada Kelm"]]) == [1.0, 0.0]

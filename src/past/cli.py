@@ -101,7 +101,7 @@ def _skill_compress(args) -> int:
     if args.rank == "full":
         args.energy = 1.0
     rep = compress_skill(
-        args.skill, args.output, rank=rank, energy=args.energy, dtype=_dtype(args.dtype),
+        args.skill, args.output, rank=rank, energy=args.energy, dtype=args.dtype,
         overwrite=args.overwrite, progress=not args.quiet,
     )
     print(json.dumps(rep, indent=2))
@@ -118,12 +118,6 @@ def _rank(text: str):
     if value < 1:
         raise argparse.ArgumentTypeError(f"rank must be a positive integer or 'full', got {text!r}")
     return value
-
-
-def _dtype(name):
-    from past.skills.engine import as_dtype
-
-    return as_dtype(name)
 
 
 def _add_skill(groups) -> None:
@@ -197,6 +191,37 @@ def _add_metrics(groups) -> None:
     p.set_defaults(func=metrics_diff.print_diff)
 
 
+def _pipeline_new(args) -> int:
+    import yaml
+
+    from past.sandbox import deep_merge, dotted_override, make_pipeline_repo
+
+    if args.folder.exists() and any(args.folder.iterdir()):
+        raise argparse.ArgumentTypeError(f"{args.folder} exists and is not empty")
+    try:
+        override = deep_merge(yaml.safe_load(args.preset.read_text()) if args.preset else {}, dotted_override(args.set))
+    except (OSError, yaml.YAMLError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    make_pipeline_repo(args.folder, override)
+    print(f"{args.folder}: a git + DVC repository with the pipeline; run `dvc repro` there")
+    return 0
+
+
+def _add_pipeline(groups) -> None:
+    pipeline = groups.add_parser("pipeline", help="new pipeline repositories for experiments",
+                                 description="The DVC pipeline of this checkout, in a repository of its own.")
+    cmds = pipeline.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = cmds.add_parser("new", help="a git + DVC repo with dvc.yaml, stages/, src/ and params (preset applied)",
+                        description="Copy the pipeline into FOLDER as a new git + DVC repository whose params.yaml is "
+                                    "this checkout's, overridden by --preset and --set; then `cd FOLDER && dvc repro`. "
+                                    "Relative data paths in params are relative to FOLDER: pass absolute ones with --set.")
+    p.add_argument("folder", type=Path, help="new folder (must not exist or be empty)")
+    p.add_argument("--preset", type=Path, help="a params override file, e.g. presets/squad-smollm2-cpu.yaml")
+    p.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one param (repeatable), e.g. -S prepare.squad.root=/data/squad-seal")
+    p.set_defaults(func=_pipeline_new)
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -205,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     _add_skill(groups)
     _add_metrics(groups)
+    _add_pipeline(groups)
     return parser
 
 

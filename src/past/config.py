@@ -16,6 +16,11 @@ from pathlib import Path
 
 import yaml
 
+from past.training.rewards import SCORERS
+
+REWARDS = (*SCORERS, "tool_call")  # tool_call grades against the knowledge set's tool schemas
+METRICS = ("exact_match", "f1", "contained", "judge", "call_success")  # what evaluation reports
+
 
 class ConfigError(ValueError):
     """A params file that cannot be used; the message names the file and the key."""
@@ -139,8 +144,9 @@ class GRPOParams:
     max_new_tokens: int = knob(2, "longest sampled answer (a one-word answer and its terminator)", 1)
     temperature: float = knob(1.0, "sampling temperature", 0.0)
     beta: float = knob(0.0, "KL penalty towards the starting model", 0.0)
-    reward: str = knob("exact_match", "verifiable reward: exact_match, token_f1, or tool_call (closed-book tool "
-                                      "use: a relevant API with its required and only known parameters)")
+    reward: str = knob("exact_match", "verifiable reward: exact_match, token_f1, answer_contained (the gold answer "
+                                      "within the answer line: reachable by chatty instruct models) or tool_call "
+                                      "(closed-book tool use: a relevant API with its required and only known parameters)")
     vllm_server: str = knob("", "base URL of a `trl vllm-serve` server that generates the samples (TRL's "
                                 "vllm_mode='server', GPU); empty: generate in-process")
 
@@ -170,10 +176,17 @@ class EvaluateParams:
                               "empty: no judge. Its key, if any, comes from $OPENAI_API_KEY")
     judge_model: str = knob("gpt-4.1-2025-04-14", "judge model name (the paper graded with GPT-4.1)")
     judge_cache: str = knob("data/judge_cache.jsonl", "verdicts cached per question and answer")
+    metric: str = knob("exact_match", "headline metric of the gain, the oracle share and the lambda plot: exact_match, "
+                                      "f1, contained (instruct models answer in sentences), judge (needs judge_url) or "
+                                      "call_success (toolbench)")
 
     def __post_init__(self):
         if self.backend not in ("hf", "vllm"):
             raise ConfigError(f"evaluate.backend: {self.backend!r} is not one of hf, vllm")
+        if self.metric not in METRICS:
+            raise ConfigError(f"evaluate.metric: {self.metric!r} is not one of {', '.join(METRICS)}")
+        if self.metric == "judge" and not self.judge_url:
+            raise ConfigError("evaluate.metric: judge needs evaluate.judge_url")
 
 
 @dataclass(frozen=True)
@@ -245,8 +258,10 @@ class Params:
         if self.chat not in ("auto", "on", "off"):
             raise ConfigError(f"chat: {self.chat!r} is not one of auto, on, off")
         for name, grpo in (("skill_rl.grpo", self.skill_rl.grpo), ("oracle.grpo", self.oracle.grpo)):
-            if grpo.reward not in ("exact_match", "token_f1", "tool_call"):
-                raise ConfigError(f"{name}.reward: {grpo.reward!r} is not one of exact_match, token_f1, tool_call")
+            if grpo.reward not in REWARDS:
+                raise ConfigError(f"{name}.reward: {grpo.reward!r} is not one of {', '.join(REWARDS)}")
+        if self.evaluate.metric == "call_success" and self.prepare.source != "toolbench":
+            raise ConfigError("evaluate.metric: call_success needs prepare.source: toolbench")
         for i, lam in enumerate(self.evaluate.lambdas):
             if isinstance(lam, bool) or not isinstance(lam, (int, float)):
                 raise ConfigError(f"evaluate.lambdas[{i}]: {lam!r} is not a number")

@@ -25,11 +25,13 @@ def run(args: list[str], cwd: Path, check: bool = True, capture: bool = True) ->
     return result
 
 
-def make_pipeline_repo(folder: Path, params: Path) -> Path:
+def make_pipeline_repo(folder: Path, params: Path | dict) -> Path:
     """Copy dvc.yaml, stages/ and src/ into `folder` and commit them in a new git + DVC repo.
 
-    `params` overrides the project's params.yaml key by key (DVC needs every tracked key present).
+    `params` (a YAML file or a dict) overrides the project's params.yaml key by key (DVC needs every
+    tracked key present).
     """
+    override = yaml.safe_load(params.read_text()) if isinstance(params, Path) else params
     folder.mkdir(parents=True, exist_ok=True)
     for name in PIPELINE_FILES:
         source = ROOT / name
@@ -37,7 +39,7 @@ def make_pipeline_repo(folder: Path, params: Path) -> Path:
             shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, folder / name)
-    merged = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()), yaml.safe_load(params.read_text()))
+    merged = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()), override or {})
     (folder / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
     run(["git", "init", "-q"], folder)
     run(["git", "config", "user.email", "ci@past.invalid"], folder)
@@ -53,3 +55,18 @@ def deep_merge(base: dict, override: dict) -> dict:
     for key, value in override.items():
         merged[key] = deep_merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
     return merged
+
+
+def dotted_override(assignments: list[str]) -> dict:
+    """["a.b=1", "c=x"] -> {"a": {"b": 1}, "c": "x"}; values are read as YAML (numbers, lists, booleans)."""
+    override: dict = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        *parents, leaf = key.split(".")
+        node = override
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return override

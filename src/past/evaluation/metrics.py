@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from past.evaluation.generate import generate_answers
 from past.prompting import render_prompts, uses_chat
-from past.training.rewards import exact_match, first_line, normalize_answer, token_f1
-
-
-def answer_contained(prediction: str, answers: list[str]) -> float:
-    """1.0 when a gold answer appears, as whole words after SQuAD normalisation, in the answer line.
-
-    The lenient score for instruct models that answer in a sentence ("The capital is Paris.").
-    """
-    guess = f" {normalize_answer(first_line(prediction))} "
-    return float(any(normalize_answer(a) and f" {normalize_answer(a)} " in guess for a in answers))
+from past.training.rewards import answer_contained, exact_match, token_f1
 
 
 def score_answers(predictions: list[str], questions: list[dict], tools: list[dict] | None = None) -> dict[str, float]:

@@ -7,9 +7,13 @@ import tempfile
 from pathlib import Path
 
 
+_LABELS = {"exact_match": "exact match", "f1": "token F1", "contained": "answer contained",
+           "judge": "judged correct", "call_success": "tool-call success"}
+
+
 def plot_lambda_sweep(sweep: list[dict], references: dict[str, float], path: str | Path,
-                      chosen_lambda: float | None = None) -> Path:
-    """Exact match against lambda, with horizontal lines for reference models (e.g. oracle, base)."""
+                      chosen_lambda: float | None = None, metric: str = "exact_match") -> Path:
+    """`metric` against lambda, with horizontal lines for reference models (e.g. oracle, base)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,7 +22,7 @@ def plot_lambda_sweep(sweep: list[dict], references: dict[str, float], path: str
     path = Path(path)
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     lambdas = [row["lambda"] for row in sweep]
-    ax.plot(lambdas, [row["exact_match"] for row in sweep], "o-", color="tab:blue",
+    ax.plot(lambdas, [row[metric] for row in sweep], "o-", color="tab:blue",
             label="target SFT + $\\lambda$ v (PaST)")
     styles = iter(["tab:green", "tab:gray", "tab:red", "tab:purple"])
     for name, value in references.items():
@@ -26,7 +30,7 @@ def plot_lambda_sweep(sweep: list[dict], references: dict[str, float], path: str
     if chosen_lambda is not None:
         ax.axvline(chosen_lambda, linestyle=":", color="black", linewidth=1, label=f"configured $\\lambda$={chosen_lambda}")
     ax.set_xlabel("$\\lambda$ (skill-vector scale)")
-    ax.set_ylabel("closed-book exact match")
+    ax.set_ylabel(f"closed-book {_LABELS.get(metric, metric)}")
     ax.set_ylim(0, 1.02)
     ax.set_title("Skill injection on the target domain (no RL on target)")
     ax.grid(alpha=0.3)

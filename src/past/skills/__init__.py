@@ -7,7 +7,15 @@ Streaming functions (`extract_skill`, `inject`) work file to file with memory in
 from .diagnostics import delta_cosines
 from .engine import extract_skill, inject
 from .errors import CheckpointError, IncompatibleError, NonFiniteError, OutputExistsError, SkillError
-from .vector import SkillVector
+
+
+def __getattr__(name: str):
+    # SkillVector holds torch tensors: imported on first use, so that the streaming CLI never loads torch.
+    if name == "SkillVector":
+        from .vector import SkillVector
+
+        return SkillVector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "SkillVector",

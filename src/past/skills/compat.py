@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .dtypes import is_float
 from .errors import IncompatibleError
 from .provenance import architecture, architecture_mismatch
 from .sources import TensorSource
@@ -14,7 +15,7 @@ def check_compatible(reference: TensorSource, others: list[TensorSource]) -> Non
     ref_names = reference.names()
     ref_set = set(ref_names)
     for name in ref_names:
-        if not reference.spec(name).dtype.is_floating_point:
+        if not is_float(reference.spec(name).dtype):
             raise IncompatibleError(f"tensor {name} in {reference.where(name)} is not floating point")
     for other in others:
         names = other.names()

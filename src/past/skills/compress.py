@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from .checkpoints import open_delta
+from .dtypes import as_dtype, to_torch, torch_dtype
 from .errors import SkillError
 from .lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from .outputs import atomic_output, refuse_existing
@@ -62,7 +63,7 @@ def compress_skill(
     *,
     rank: int | None = None,
     energy: float | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype="fp32",
     overwrite: bool = False,
     progress: bool = False,
 ) -> dict:
@@ -71,6 +72,7 @@ def compress_skill(
         raise SkillError("give exactly one of rank or energy")
     if rank is not None and rank < 1 or energy is not None and not 0 < energy <= 1:
         raise SkillError(f"rank must be >= 1 and energy in (0, 1]: got rank={rank}, energy={energy}")
+    dtype = torch_dtype(as_dtype(dtype))
     out_dir = Path(out_dir)
     refuse_existing(out_dir, overwrite)
     src = open_delta(skill)
@@ -82,7 +84,7 @@ def compress_skill(
     dropped = []
     try:
         for name in tqdm(src.names(), desc="compress", disable=not progress):
-            d = read_full(src, name).float()
+            d = to_torch(read_full(src, name)).float()
             dense_params += d.numel()
             sq = torch.dot(d.flatten(), d.flatten()).item()
             total_sq += sq

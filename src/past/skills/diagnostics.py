@@ -10,9 +10,10 @@ import math
 import re
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 from tqdm.auto import tqdm
 
+from .dtypes import FLOAT32
 from .provenance import decode_metadata
 from .sources import TensorSource, row_blocks
 
@@ -31,11 +32,11 @@ def tensor_stats(source: TensorSource, progress: bool = False) -> dict[str, Tens
     for name in tqdm(source.names(), desc="norms", unit="tensor", disable=not progress):
         spec, s = source.spec(name), TensorStats()
         for start, stop in row_blocks(spec):
-            x = source.read(name, start, stop).float()
-            s.numel += x.numel()
-            s.sq += torch.dot(x, x).item()
-            s.zeros += int((x == 0).sum())
-            s.max_abs = max(s.max_abs, float(x.abs().max())) if x.numel() else s.max_abs
+            x = source.read(name, start, stop).astype(FLOAT32)
+            s.numel += x.size
+            s.sq += float(np.dot(x, x))
+            s.zeros += int(np.count_nonzero(x == 0))
+            s.max_abs = max(s.max_abs, float(np.abs(x).max())) if x.size else s.max_abs
         stats[name] = s
     return stats
 
@@ -49,10 +50,10 @@ def dot_products(a: TensorSource, b: TensorSource, progress: bool = False) -> di
             continue
         ab = aa = bb = 0.0
         for start, stop in row_blocks(a.spec(name)):
-            x, y = a.read(name, start, stop).float(), b.read(name, start, stop).float()
-            ab += torch.dot(x, y).item()
-            aa += torch.dot(x, x).item()
-            bb += torch.dot(y, y).item()
+            x, y = a.read(name, start, stop).astype(FLOAT32), b.read(name, start, stop).astype(FLOAT32)
+            ab += float(np.dot(x, y))
+            aa += float(np.dot(x, x))
+            bb += float(np.dot(y, y))
         out[name] = (ab, aa, bb)
     return out
 

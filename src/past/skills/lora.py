@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 
+from .dtypes import FLOAT32
 from .errors import CheckpointError
 from .safetensors_io import SafetensorsSource, raise_if_pickle
 from .sources import TensorSource, TensorSpec, read_full
@@ -108,7 +109,7 @@ class LoraSource:
         shape = (a[1], b[0]) if ad.embedding or ad.transpose else (b[0], a[1])
         if self._base is not None and self._base.spec(name).shape != shape:
             raise CheckpointError(f"{self.label}: LoRA factors of {name} give shape {shape}, base has {self._base.spec(name).shape}")
-        return TensorSpec(torch.float32, shape)
+        return TensorSpec(FLOAT32, shape)
 
     def names(self) -> list[str]:
         return self._base.names() if self._base is not None else list(self._adapted)
@@ -125,30 +126,31 @@ class LoraSource:
             return self._file.where(self._replaced.get(name) or self._adapted[name].a)
         return self._base.where(name)
 
-    def read(self, name: str, start: int, stop: int) -> torch.Tensor:
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        ad = self._adapted.get(name)
+        # The delta first: it reads the adapter file, whose read buffer a replaced tensor read below reuses.
+        delta = self._delta_rows(ad, start, stop) if ad is not None else None
         if name in self._replaced:
             base = self._file.read(self._replaced[name], start, stop)
         elif self._base is not None:
             base = self._base.read(name, start, stop)
         else:
             base = None
-        ad = self._adapted.get(name)
-        if ad is None:
+        if delta is None:
             return base
-        delta = self._delta_rows(ad, start, stop)
         if base is None:
             return delta
         # Stay in fp32: the engine does its arithmetic in fp32 and rounds once, to the output dtype.
-        return base.float() + delta
+        return base.astype(FLOAT32) + delta
 
-    def _delta_rows(self, ad: _Adapted, start: int, stop: int) -> torch.Tensor:
-        a = read_full(self._file, ad.a).float()
-        b = read_full(self._file, ad.b).float()
+    def _delta_rows(self, ad: _Adapted, start: int, stop: int) -> np.ndarray:
+        a = read_full(self._file, ad.a).astype(FLOAT32)
+        b = read_full(self._file, ad.b).astype(FLOAT32)
         if ad.embedding or ad.transpose:  # delta = (B @ A).T; its rows are columns of A
             rows = (b @ a[:, start:stop]).T
         else:
             rows = b[start:stop] @ a
-        return (rows * ad.scale).reshape(-1)
+        return (rows * np.float32(ad.scale)).reshape(-1)
 
     def close(self) -> None:
         self._file.close()

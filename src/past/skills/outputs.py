@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import torch
+import numpy as np
 
 from past.jsonl import publish, remove_path
 
+from .dtypes import config_name
 from .errors import OutputExistsError
 from .lora import ADAPTER_CONFIG
 from .safetensors_io import INDEX_NAME, PICKLE_SUFFIXES
@@ -49,7 +50,7 @@ def atomic_output(out: Path, *, overwrite: bool, directory: bool) -> Iterator[Pa
     publish(tmp, out)
 
 
-def copy_support_files(sources: list[Path], out_dir: Path, dtype: torch.dtype | None) -> None:
+def copy_support_files(sources: list[Path], out_dir: Path, dtype: np.dtype | None) -> None:
     """Copy config, generation config, tokenizer files... (later sources win); record a new dtype."""
     for src in sources:
         for f in sorted(Path(src).iterdir()):
@@ -58,7 +59,7 @@ def copy_support_files(sources: list[Path], out_dir: Path, dtype: torch.dtype | 
     config = out_dir / "config.json"
     if dtype is not None and config.is_file():
         data = json.loads(config.read_text())
-        name = str(dtype).removeprefix("torch.")
+        name = config_name(dtype)
         data["dtype"] = name
         if "torch_dtype" in data:
             data["torch_dtype"] = name

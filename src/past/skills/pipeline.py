@@ -1,37 +1,22 @@
 """Overlap reading, arithmetic and writing.
 
 On a small CPU machine the engine's time is split between the kernel (reads from the page cache, and
-writes, which cost as much CPU as a copy) and elementwise arithmetic. Worker threads read and combine
-blocks while the calling thread writes the previous ones; torch releases the GIL in both.
-
-Each worker runs torch ops single-threaded: several OpenMP-parallel ops at once, on a machine shared
-with other jobs, spin and contend (field notes: 10x slower than one thread per process). Parallelism
-comes from the blocks instead.
+writes, which cost as much CPU as a copy) and elementwise arithmetic. Worker threads read, combine and
+write blocks; numpy's elementwise loops and the writes release the GIL. Parallelism comes from the
+blocks, each worker's arithmetic being single-threaded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
-import torch
+import numpy as np
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@contextlib.contextmanager
-def single_threaded_ops() -> Iterator[None]:
-    """torch.set_num_threads(1) for the duration (process-wide in torch), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, window: int = 4) -> Iterator[R]:
@@ -42,7 +27,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, wind
     """
     pending: deque[Future] = deque()
     it = iter(items)
-    with single_threaded_ops(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="past-block") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="past-block") as pool:
         try:
             for item in it:
                 pending.append(pool.submit(fn, item))
@@ -58,14 +43,14 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, wind
 _local = threading.local()
 
 
-def scratch(role: str, numel: int, dtype: torch.dtype) -> torch.Tensor:
+def scratch(role: str, numel: int, dtype: np.dtype) -> np.ndarray:
     """A per-thread reusable buffer of at least `numel` elements.
 
-    Allocating a fresh multi-MB tensor per block made the kernel zero new pages for every block
+    Allocating a fresh multi-MB array per block made the kernel zero new pages for every block
     (glibc returns large blocks to the OS on free): 3x the time of the arithmetic itself.
     """
     buffers = _local.__dict__.setdefault("buffers", {})
     buf = buffers.get((role, dtype))
-    if buf is None or buf.numel() < numel:
-        buf = buffers[(role, dtype)] = torch.empty(numel, dtype=dtype)
+    if buf is None or buf.size < numel:
+        buf = buffers[(role, dtype)] = np.empty(numel, dtype=dtype)
     return buf[:numel]

@@ -5,6 +5,9 @@ view of the page cache, converted to fp32 by the arithmetic that consumes it. To
 count in the process's RSS, so each file's mapping is released (madvise DONTNEED) every
 `_RELEASE_BYTES` read; pages stay in the page cache, and a view still in use simply faults them back
 in, so releasing early is never wrong, only slower. Peak RSS thus stays flat whatever the model size.
+On this project's 2-vCPU VMs the kernel time of this read path (page faults, and the TLB shootdowns of
+each release) swings between ~0.5 s and 2-5 s per GB-scale injection from one minute to the next;
+releasing every 256 MB, or pread into reused buffers, did not remove the swing in a first try.
 
 Writing exploits the format: every tensor's offset is known from the header before any data is
 computed, so files are created at their final size (preallocated) and each block is written at its
@@ -21,31 +24,15 @@ import os
 import threading
 from pathlib import Path
 
-import torch
+import numpy as np
 
+from .dtypes import BY_NAME, NAME_OF
 from .errors import CheckpointError, SkillError
 from .sources import TensorSpec
 
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
 _MAX_HEADER = 100 * 1024 * 1024  # a header this large means a corrupt length field, not a real model
-
-_DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-    "F8_E4M3": torch.float8_e4m3fn,
-    "F8_E5M2": torch.float8_e5m2,
-}
-_DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
-
 
 def read_header(path: Path) -> tuple[dict[str, dict], dict[str, str], int]:
     """Parse and validate a safetensors header: (tensor entries, __metadata__, offset of the data)."""
@@ -64,10 +51,10 @@ def read_header(path: Path) -> tuple[dict[str, dict], dict[str, str], int]:
     metadata = header.pop("__metadata__", None) or {}
     end = 0
     for name, info in header.items():
-        if info.get("dtype") not in _DTYPES:
+        if info.get("dtype") not in BY_NAME:
             raise CheckpointError(f"unsupported dtype {info.get('dtype')!r} for tensor {name} in {path}")
         begin, stop = info["data_offsets"]
-        spec = TensorSpec(_DTYPES[info["dtype"]], tuple(info["shape"]))
+        spec = TensorSpec(BY_NAME[info["dtype"]], tuple(info["shape"]))
         if stop - begin != spec.nbytes:
             raise CheckpointError(f"corrupt safetensors file {path}: tensor {name} has {stop - begin} bytes for shape {spec.shape}")
         end = max(end, stop)
@@ -80,27 +67,25 @@ _RELEASE_BYTES = 32 * 1024 * 1024
 
 
 class _MappedFile:
-    """One file mapped read-only (private: never written), with its resident span bounded."""
+    """One file mapped read-only, with its resident span bounded."""
 
     def __init__(self, path: Path):
         self.path = path
         fd = os.open(path, os.O_RDONLY)
         try:
-            # PROT_WRITE on a private mapping is copy-on-write and never used; it only spares torch's
-            # warning about non-writable buffers.
-            self.map = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+            self.map = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
         finally:
             os.close(fd)
         self._lock = threading.Lock()
         self._touched = 0
 
-    def view(self, dtype: torch.dtype, offset: int, count: int) -> torch.Tensor:
+    def view(self, dtype: np.dtype, offset: int, count: int) -> np.ndarray:
         with self._lock:
             self._touched += count * dtype.itemsize
             if self._touched >= _RELEASE_BYTES:
                 self._touched = 0
                 self.map.madvise(mmap.MADV_DONTNEED)
-        return torch.frombuffer(self.map, dtype=dtype, count=count, offset=offset)
+        return np.frombuffer(self.map, dtype=dtype, count=count, offset=offset)
 
     def close(self) -> None:
         try:
@@ -112,8 +97,7 @@ class _MappedFile:
 class SafetensorsSource:
     """A safetensors file, or a Hugging Face folder (`model.safetensors` or shards + index).
 
-    `read` returns views of the mapped file: callers must not modify them (they are private copies-on-write
-    if they do, but that defeats the point) and must copy what they keep.
+    `read` returns read-only views of the mapped file: callers copy what they keep.
     """
 
     partial = False
@@ -131,7 +115,7 @@ class SafetensorsSource:
             for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
                 if expected is not None and expected.get(name) != file.name:
                     continue  # not the copy the index points to (HF ignores it too)
-                spec = TensorSpec(_DTYPES[info["dtype"]], tuple(info["shape"]))
+                spec = TensorSpec(BY_NAME[info["dtype"]], tuple(info["shape"]))
                 self._entries[name] = (file, data_start + info["data_offsets"][0], spec)
         if expected is not None:
             for name, shard in expected.items():
@@ -149,11 +133,11 @@ class SafetensorsSource:
     def where(self, name: str) -> str:
         return str(self._entries[name][0])
 
-    def read(self, name: str, start: int, stop: int) -> torch.Tensor:
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
         file, offset, spec = self._entries[name]
         count = (stop - start) * spec.row_numel
         if count == 0:
-            return torch.empty(0, dtype=spec.dtype)
+            return np.empty(0, dtype=spec.dtype)
         with self._lock:
             mapped = self._maps.get(file) or self._maps.setdefault(file, _MappedFile(file))
         return mapped.view(spec.dtype, offset + start * spec.row_numel * spec.dtype.itemsize, count)
@@ -216,10 +200,6 @@ def raise_if_pickle(path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def dtype_name(dtype: torch.dtype) -> str:
-    return _DTYPE_NAMES[dtype]
-
-
 class SafetensorsFileWriter:
     """Write one safetensors file: header first, then blocks at their own offsets (thread-safe).
 
@@ -256,7 +236,7 @@ class SafetensorsFileWriter:
         header: dict = {"__metadata__": metadata} if metadata else {}
         offset = 0
         for name, spec in self._specs:
-            header[name] = {"dtype": dtype_name(spec.dtype), "shape": list(spec.shape), "data_offsets": [offset, offset + spec.nbytes]}
+            header[name] = {"dtype": NAME_OF[spec.dtype], "shape": list(spec.shape), "data_offsets": [offset, offset + spec.nbytes]}
             offset += spec.nbytes
         return json.dumps(header, separators=(",", ":")).encode()
 
@@ -273,15 +253,15 @@ class SafetensorsFileWriter:
         while done < len(view):
             done += os.pwrite(self._fd, view[done:], offset + done)
 
-    def write_at(self, name: str, start_row: int, block: torch.Tensor) -> None:
+    def write_at(self, name: str, start_row: int, block: np.ndarray) -> None:
         """Write a block of rows of `name` (flat, in the planned dtype) at its place in the file."""
         pos, spec = self._offsets[name]
         if block.dtype != spec.dtype:
             raise RuntimeError(f"{self.path}: block of {name} is {block.dtype}, planned {spec.dtype}")
-        if block.numel():
-            self._pwrite_all(block.contiguous().view(torch.uint8).numpy(), pos + start_row * spec.row_numel * spec.dtype.itemsize)
+        if block.size:
+            self._pwrite_all(np.ascontiguousarray(block).view(np.uint8), pos + start_row * spec.row_numel * spec.dtype.itemsize)
         with self._lock:
-            self._written += block.numel() * block.dtype.itemsize
+            self._written += block.nbytes
 
     def finish(self, metadata: dict[str, str] | None = None) -> None:
         if self._written != self._expected:
@@ -339,7 +319,7 @@ class ShardedFolderWriter:
             self.abort()
             raise
 
-    def write_at(self, name: str, start_row: int, block: torch.Tensor) -> None:
+    def write_at(self, name: str, start_row: int, block: np.ndarray) -> None:
         self._writers[self._shard_of[name]].write_at(name, start_row, block)
 
     def finish(self) -> None:

@@ -5,7 +5,7 @@ tensor. Safetensors checkpoints, LoRA adapters merged on the fly and in-memory d
 the engine, so extraction, injection, inspection and compression are each written once.
 
 Rows are the unit of reading because every operation we need is elementwise, except LoRA's B @ A,
-whose natural slice is a block of output rows. A block is returned flattened.
+whose natural slice is a block of output rows. A block is a flat numpy array (see dtypes.py for why numpy).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Protocol
 
-import torch
+import numpy as np
+
+from .dtypes import FLOAT32, from_torch
 
 # Elements per block: 1M fp32 values = 4 MiB. Large enough that per-block overhead (~50 us) vanishes,
 # small enough to stay in cache between the passes over a block, and never to hold a whole tensor
@@ -24,7 +26,7 @@ BLOCK_ELEMENTS = 1024 * 1024
 
 @dataclass(frozen=True)
 class TensorSpec:
-    dtype: torch.dtype
+    dtype: np.dtype
     shape: tuple[int, ...]
 
     @property
@@ -55,7 +57,7 @@ class TensorSource(Protocol):
 
     def spec(self, name: str) -> TensorSpec: ...
 
-    def read(self, name: str, start: int, stop: int) -> torch.Tensor: ...  # rows [start, stop), flat, read-only
+    def read(self, name: str, start: int, stop: int) -> np.ndarray: ...  # rows [start, stop), flat, read-only
 
     def where(self, name: str) -> str: ...  # the file holding `name`, for error messages
 
@@ -69,32 +71,35 @@ def row_blocks(spec: TensorSpec, block_elements: int | None = None) -> Iterator[
         yield start, min(start + step, spec.rows)
 
 
-def read_full(source: TensorSource, name: str) -> torch.Tensor:
+def read_full(source: TensorSource, name: str) -> np.ndarray:
     """A whole tensor in its stored shape, owned by the caller (for in-memory use on small models)."""
     spec = source.spec(name)
-    return source.read(name, 0, spec.rows).reshape(spec.shape).clone()
+    return source.read(name, 0, spec.rows).reshape(spec.shape).copy()
 
 
 class DictSource:
-    """An in-memory state dict seen as a source (SkillVector, tests, `apply_to` on a state dict)."""
+    """An in-memory state dict (numpy arrays or torch tensors, shared, not copied) seen as a source.
+
+    For SkillVector, tests and `apply_to` on a state dict or module.
+    """
 
     partial = False
 
-    def __init__(self, tensors: Mapping[str, torch.Tensor], label: str = "<in-memory>", metadata=None):
-        self._tensors = dict(tensors)
+    def __init__(self, tensors: Mapping, label: str = "<in-memory>", metadata=None):
+        self._arrays = {n: t if isinstance(t, np.ndarray) else from_torch(t) for n, t in tensors.items()}
         self.label = label
         self.metadata = dict(metadata or {})
 
     def names(self) -> list[str]:
-        return list(self._tensors)
+        return list(self._arrays)
 
     def spec(self, name: str) -> TensorSpec:
-        t = self._tensors[name]
-        return TensorSpec(t.dtype, tuple(t.shape))
+        a = self._arrays[name]
+        return TensorSpec(a.dtype, tuple(a.shape))
 
-    def read(self, name: str, start: int, stop: int) -> torch.Tensor:
-        t = self._tensors[name]
-        return (t.reshape(1) if t.dim() == 0 else t[start:stop]).reshape(-1)
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        a = self._arrays[name]
+        return (a.reshape(1) if a.ndim == 0 else a[start:stop]).reshape(-1)
 
     def where(self, name: str) -> str:
         return self.label
@@ -122,7 +127,7 @@ class LinearCombination:
         return self.terms[0][1].names()
 
     def spec(self, name: str) -> TensorSpec:
-        return TensorSpec(torch.float32, self.terms[0][1].spec(name).shape)
+        return TensorSpec(FLOAT32, self.terms[0][1].spec(name).shape)
 
     def where(self, name: str) -> str:
         return self.label
@@ -130,22 +135,34 @@ class LinearCombination:
     def contributions(self, name: str) -> list[tuple[float, TensorSource]]:
         return [(c, src) for (c, src), present in zip(self.terms, self._present) if present is None or name in present]
 
-    def read(self, name: str, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
-        """The fp32 sum for rows [start, stop), accumulated into `out` (a reusable buffer) if given."""
+    def read(self, name: str, start: int, stop: int, out: np.ndarray | None = None, tmp: np.ndarray | None = None) -> np.ndarray:
+        """The fp32 sum for rows [start, stop), accumulated into `out` (a reusable buffer) if given.
+
+        `tmp` (another fp32 buffer) holds each further input converted and scaled: numpy has no fused
+        multiply-add, and mixing a bf16 input into fp32 arithmetic directly would round in bf16.
+        """
         n = (stop - start) * self.terms[0][1].spec(name).row_numel
-        acc = torch.empty(n, dtype=torch.float32) if out is None else out[:n]
+        acc = np.empty(n, dtype=FLOAT32) if out is None else out[:n]
         first = True
         for coef, src in self.contributions(name):
             x = src.read(name, start, stop)
-            if first:  # copy_ converts: acc never aliases an input, which add_ below would modify
-                acc.copy_(x)
+            if first:  # a converting copy: acc never aliases an input
+                np.copyto(acc, x, casting="unsafe")
                 if coef != 1:
-                    acc.mul_(coef)
+                    acc *= coef
                 first = False
+            elif coef == 1 and x.dtype == FLOAT32:
+                acc += x
             else:
-                acc.add_(x, alpha=coef)
+                t = np.empty(n, dtype=FLOAT32) if tmp is None else tmp[:n]
+                if x.dtype == FLOAT32:
+                    np.multiply(x, coef, out=t)
+                else:
+                    np.copyto(t, x, casting="unsafe")
+                    t *= coef
+                acc += t
         if first:
-            acc.zero_()
+            acc.fill(0)
         return acc
 
     def close(self) -> None:

@@ -10,10 +10,12 @@ import math
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import torch
 
 from .checkpoints import open_delta, open_model
 from .compat import check_compatible
+from .dtypes import FLOAT32, from_torch, to_torch
 from .engine import stream_combination
 from .outputs import atomic_output
 from .provenance import decode_metadata, encode_metadata, skill_metadata
@@ -36,7 +38,7 @@ class SkillVector:
         rl, sft = open_model(rl_dir, default_base=sft_dir), open_model(sft_dir)
         try:
             check_compatible(sft, [rl])
-            return cls({n: read_full(rl, n).float() - read_full(sft, n).float() for n in sft.names()},
+            return cls({n: to_torch(read_full(rl, n).astype(FLOAT32) - read_full(sft, n).astype(FLOAT32)) for n in sft.names()},
                        skill_metadata(Path(rl_dir), Path(sft_dir), None))
         finally:
             rl.close()
@@ -52,7 +54,7 @@ class SkillVector:
         """A skill file written by `save`/`extract_skill`, or a LoRA adapter expanded to dense deltas."""
         src = open_delta(path)
         try:
-            return cls({n: read_full(src, n) for n in src.names()}, decode_metadata(src.metadata))
+            return cls({n: to_torch(read_full(src, n)) for n in src.names()}, decode_metadata(src.metadata))
         finally:
             src.close()
 
@@ -66,7 +68,7 @@ class SkillVector:
             meta = {**self.metadata, "norm": self.norm(), "tensor_norms": norms}
             writer = SafetensorsFileWriter(tmp, specs, encode_metadata(meta))
             for name, _ in specs:
-                writer.write_at(name, 0, self.tensors[name].contiguous().reshape(-1))
+                writer.write_at(name, 0, from_torch(self.tensors[name].contiguous().reshape(-1)))
             writer.finish()
         return Path(path)
 
@@ -144,15 +146,14 @@ class SkillVector:
     def _added_to(self, source: TensorSource, lam: float) -> dict[str, torch.Tensor]:
         check_compatible(source, [self.as_source()])
         specs = [(n, source.spec(n)) for n in source.names()]
-        new = {n: torch.empty(spec.numel, dtype=spec.dtype) for n, spec in specs}
+        new = {n: np.empty(spec.numel, dtype=spec.dtype) for n, spec in specs}
 
-        def place(name: str, start: int, block: torch.Tensor) -> None:
+        def place(name: str, start: int, block: np.ndarray) -> None:
             row = source.spec(name).row_numel
-            new[name][start * row:start * row + block.numel()].copy_(block)
+            new[name][start * row:start * row + block.size] = block
 
-        with torch.no_grad():
-            stream_combination([(1.0, source), (float(lam), self.as_source())], specs, place)
-        return {n: new[n].reshape(spec.shape) for n, spec in specs}
+        stream_combination([(1.0, source), (float(lam), self.as_source())], specs, place)
+        return {n: to_torch(new[n].reshape(spec.shape)) for n, spec in specs}
 
 
 def _unique_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -44,13 +44,14 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
         after = _source_scores(model, tokenizer, questions, params)
         save_model(model, tokenizer, rl_dir)
         report["rounds"].append({"round": k, "questions": len(questions),
-                                 "start_exact_match": before, "rl_exact_match": after})
+                                 **{f"start_{m}": v for m, v in before.items()}, **{f"rl_{m}": v for m, v in after.items()}})
         report["reward_curve"] += [{"round": k, **point} for point in curve]
-        print(f"skill_rl: round {k}/{rounds}: source exact match {before:.3f} -> {after:.3f}")
+        print(f"skill_rl: round {k}/{rounds}: source exact match {before['exact_match']:.3f} -> {after['exact_match']:.3f}, "
+              f"answer contained {before['answer_contained']:.3f} -> {after['answer_contained']:.3f}")
     return report
 
 
-def _source_scores(model, tokenizer, questions: list[dict], params: Params) -> float:
+def _source_scores(model, tokenizer, questions: list[dict], params: Params) -> dict[str, float]:
+    # Every metric, not only exact match: an instruct model's RL shows in answer-contained first.
     return closed_book_scores(model, tokenizer, questions, params.prompt, params.evaluate.batch_size,
-                              params.evaluate.max_new_tokens, desc="source questions",
-                              chat=params.chat)["exact_match"]
+                              params.evaluate.max_new_tokens, desc="source questions", chat=params.chat)

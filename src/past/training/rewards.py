@@ -44,7 +44,16 @@ def token_f1(prediction: str, answers: list[str]) -> float:
     return best
 
 
-SCORERS = {"exact_match": exact_match, "token_f1": token_f1}
+def answer_contained(prediction: str, answers: list[str]) -> float:
+    """1.0 when a gold answer appears, as whole words after SQuAD normalisation, in the answer line.
+
+    The lenient score for instruct models that answer in a sentence ("The capital is Paris.").
+    """
+    guess = f" {normalize_answer(first_line(prediction))} "
+    return float(any(normalize_answer(a) and f" {normalize_answer(a)} " in guess for a in answers))
+
+
+SCORERS = {"exact_match": exact_match, "token_f1": token_f1, "answer_contained": answer_contained}
 
 
 def reward_function(name: str, tools: list[dict] | None = None):
