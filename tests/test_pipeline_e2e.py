@@ -41,7 +41,7 @@ def test_two_refinement_rounds_and_reward_curve(repo):
     rounds = json.loads((repo / "metrics/skill_rl.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [1, 2]
     for r in rounds:  # every source metric before and after RL, not only the reward's
-        assert all(0 <= r[f"{when}_{m}"] <= 1 for when in ("start", "rl") for m in ("exact_match", "f1", "answer_contained"))
+        assert all(0 <= r[f"{when}_{m}"] <= 1 for when in ("start", "rl") for m in ("exact_match", "f1", "contained"))
     curve = (repo / "plots/reward_curve.csv").read_text().splitlines()
     assert curve[0] == "round,step,reward"
     assert {line.split(",")[0] for line in curve[1:]} == {"1", "2"}

@@ -44,10 +44,11 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
         after = _source_scores(model, tokenizer, questions, params)
         save_model(model, tokenizer, rl_dir)
         report["rounds"].append({"round": k, "questions": len(questions),
-                                 **{f"start_{m}": v for m, v in before.items()}, **{f"rl_{m}": v for m, v in after.items()}})
+                                 **{f"start_{m}": v for m, v in before.items() if m != "questions"},
+                                 **{f"rl_{m}": v for m, v in after.items() if m != "questions"}})
         report["reward_curve"] += [{"round": k, **point} for point in curve]
         print(f"skill_rl: round {k}/{rounds}: source exact match {before['exact_match']:.3f} -> {after['exact_match']:.3f}, "
-              f"answer contained {before['answer_contained']:.3f} -> {after['answer_contained']:.3f}")
+              f"answer contained {before['contained']:.3f} -> {after['contained']:.3f}")
     return report
 
 
