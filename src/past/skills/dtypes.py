@@ -40,12 +40,13 @@ def as_dtype(dtype) -> np.dtype | None:
     """'bf16', 'float16', torch.bfloat16, np.float32... -> the numpy dtype (None stays None)."""
     if dtype is None:
         return None
+    if isinstance(dtype, type):  # np.float32, ml_dtypes.bfloat16
+        dtype = np.dtype(dtype)
     if isinstance(dtype, np.dtype) and dtype in NAME_OF:
         return dtype
     # str() of a torch dtype is 'torch.bfloat16': recognised by name, without importing torch.
-    key = (dtype if isinstance(dtype, str) else str(dtype) if not isinstance(dtype, type) else np.dtype(dtype).name)
     try:
-        return BY_NAME[_ALIASES[key.lower().removeprefix("torch.")]]
+        return BY_NAME[_ALIASES[str(dtype).lower().removeprefix("torch.")]]
     except KeyError:
         raise SkillError(f"unknown dtype {dtype!r} (use one of {', '.join(sorted(_ALIASES))})") from None
 
@@ -59,21 +60,22 @@ def largest(dtype: np.dtype) -> float:
     return float(ml_dtypes.finfo(dtype).max)
 
 
-def config_name(dtype: np.dtype) -> str:
-    """The name Hugging Face configs use for `dtype` ('bfloat16', 'float32'...)."""
-    return dtype.name
+# numpy has no bf16/fp8 of its own: between torch and numpy their bits travel as integers of the same width.
+_AS_BITS = {"BF16": np.dtype(np.int16), "F8_E4M3": np.dtype(np.int8), "F8_E5M2": np.dtype(np.int8)}
+
+
+def torch_dtype(dtype: np.dtype):
+    import torch
+
+    return {"F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2}.get(NAME_OF[dtype]) or getattr(torch, dtype.name)
 
 
 def from_torch(tensor) -> np.ndarray:
     """A CPU torch tensor as a numpy array sharing its memory (bf16 and fp8 included)."""
-    import torch
-
     t = tensor.detach()
-    # numpy has no bf16/fp8 of its own: reinterpret the bits as an integer, then as the ml_dtypes type.
-    bits = {torch.bfloat16: (torch.int16, "BF16"), torch.float8_e4m3fn: (torch.int8, "F8_E4M3"),
-            torch.float8_e5m2: (torch.int8, "F8_E5M2")}.get(t.dtype)
-    if bits:
-        return t.view(bits[0]).numpy().view(BY_NAME[bits[1]])
+    for name, bits in _AS_BITS.items():
+        if t.dtype == torch_dtype(BY_NAME[name]):
+            return t.view(torch_dtype(bits)).numpy().view(BY_NAME[name])
     return t.numpy()
 
 
@@ -81,13 +83,7 @@ def to_torch(array: np.ndarray):
     """A numpy array as a torch tensor sharing its memory (bf16 and fp8 included)."""
     import torch
 
-    name = NAME_OF[array.dtype]
-    if name in ("BF16", "F8_E4M3", "F8_E5M2"):
-        return torch.from_numpy(array.view(np.int16 if name == "BF16" else np.int8)).view(torch_dtype(array.dtype))
+    bits = _AS_BITS.get(NAME_OF[array.dtype])
+    if bits is not None:
+        return torch.from_numpy(array.view(bits)).view(torch_dtype(array.dtype))
     return torch.from_numpy(array)
-
-
-def torch_dtype(dtype: np.dtype):
-    import torch
-
-    return {"F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2}.get(NAME_OF[dtype]) or getattr(torch, dtype.name)

@@ -41,6 +41,7 @@ def stream_combination(
     Returns the sum of squares of each output tensor if `squares`, else zeros.
     """
     combo = LinearCombination(terms)
+    bounds = {name: largest(spec.dtype) for name, spec in specs}  # once per tensor, not per block
     tasks = [(name, spec, start, stop) for name, spec in specs for start, stop in row_blocks(spec)]
 
     def compute(task) -> tuple[str, float, int]:
@@ -48,7 +49,7 @@ def stream_combination(
         n = (stop - start) * spec.row_numel
         acc = combo.read(name, start, stop, out=scratch("acc", n, FLOAT32), tmp=scratch("tmp", n, FLOAT32))
         if n:
-            bound = largest(spec.dtype)
+            bound = bounds[name]
             if not (-bound <= acc.min() and acc.max() <= bound):  # False for NaN too
                 _explain_non_finite(combo, name, start, stop, spec.dtype)
         if spec.dtype == FLOAT32:

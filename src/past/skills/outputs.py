@@ -18,7 +18,6 @@ import numpy as np
 
 from past.jsonl import publish, remove_path
 
-from .dtypes import config_name
 from .errors import OutputExistsError
 from .lora import ADAPTER_CONFIG
 from .safetensors_io import INDEX_NAME, PICKLE_SUFFIXES
@@ -59,7 +58,7 @@ def copy_support_files(sources: list[Path], out_dir: Path, dtype: np.dtype | Non
     config = out_dir / "config.json"
     if dtype is not None and config.is_file():
         data = json.loads(config.read_text())
-        name = config_name(dtype)
+        name = dtype.name  # numpy names them as Hugging Face configs do: 'bfloat16', 'float32'
         data["dtype"] = name
         if "torch_dtype" in data:
             data["torch_dtype"] = name
