@@ -149,7 +149,7 @@ def test_delta_cosines(models):
 
 
 def test_many_small_blocks_and_early_mapping_release(models, tmp_path, monkeypatch):
-    """Blocks of a few rows, out of order across workers, and mappings released every few KB."""
+    """Blocks of a few rows, computed out of order across workers, and mappings released every few KB."""
     from past.skills import safetensors_io, sources
 
     monkeypatch.setattr(sources, "BLOCK_ELEMENTS", 100)  # 3 rows of 32, or 6 of 16: dozens of blocks per tensor

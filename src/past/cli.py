@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -237,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.group == "skill":
+        # numpy's OpenBLAS starts a server thread per core that spins ~0.1 s of CPU after import; the
+        # skill engine makes no products worth threading (its parallelism is across blocks), so skip them.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from past.skills.errors import SkillError
 
     try:

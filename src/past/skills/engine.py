@@ -19,10 +19,10 @@ from .compat import check_compatible, check_same_architecture, check_skill_archi
 from .dtypes import FLOAT32, as_dtype, largest
 from .errors import NonFiniteError, SkillError
 from .outputs import atomic_output, copy_support_files, refuse_existing
-from .pipeline import ordered_map, scratch
+from .pipeline import WINDOW, BufferPool, ordered_map, scratch
 from .provenance import decode_metadata, encode_metadata, skill_metadata, write_model_card
 from .safetensors_io import SafetensorsFileWriter, ShardedFolderWriter, parse_size
-from .sources import LinearCombination, TensorSource, TensorSpec, row_blocks
+from .sources import BLOCK_ELEMENTS, LinearCombination, TensorSource, TensorSpec, row_blocks
 
 Terms = list[tuple[float, TensorSource]]
 
@@ -34,43 +34,53 @@ def stream_combination(
 ) -> dict[str, float]:
     """Compute sum_i c_i * source_i block by block and hand each block to `sink(name, start_row, block)`.
 
-    Blocks are computed on worker threads (pipeline.py) in any order; `sink` must place each block by its
-    position and be done with it on return (the buffer is reused). A block reaches `sink` in the output
-    dtype given by `specs`, after a check against that dtype's range: min/max propagate NaN and Inf from any
-    input and catch what rounding would overflow, in two cheap vectorised passes.
+    Blocks are computed on worker threads (pipeline.py) and reach `sink` in order, on the calling thread.
+    One writer, because ext4 serialises buffered writes to a file and a second writer spins in the kernel
+    while it waits: with two, that spinning was 10% of all CPU time, and in slow minutes on this project's
+    VMs it added 60% to the wall time. `sink` must be done with a block on return (its buffer is reused).
+    A block arrives in the output dtype given by `specs`, after a check against that dtype's range:
+    min/max propagate NaN and Inf from any input and catch what rounding would overflow.
     Returns the sum of squares of each output tensor if `squares`, else zeros.
     """
     combo = LinearCombination(terms)
-    bounds = {name: largest(spec.dtype) for name, spec in specs}  # once per tensor, not per block
+    # Once per tensor, not per block; the arithmetic is fp32, so a wider output dtype is held to fp32's range.
+    bounds = {name: min(largest(spec.dtype), largest(FLOAT32)) for name, spec in specs}
     tasks = [(name, spec, start, stop) for name, spec in specs for start, stop in row_blocks(spec)]
+    # At most WINDOW blocks are in flight and one is being written.
+    pool = BufferPool(WINDOW + 1, BLOCK_ELEMENTS * FLOAT32.itemsize)
 
-    def compute(task) -> tuple[str, float, int]:
+    def compute(task) -> tuple[str, int, np.ndarray, np.ndarray, float]:
         name, spec, start, stop = task
         n = (stop - start) * spec.row_numel
-        acc = combo.read(name, start, stop, out=scratch("acc", n, FLOAT32), tmp=scratch("tmp", n, FLOAT32))
-        if n:
-            bound = bounds[name]
-            if not (-bound <= acc.min() and acc.max() <= bound):  # False for NaN too
-                _explain_non_finite(combo, name, start, stop, spec.dtype)
-        if spec.dtype == FLOAT32:
-            out = acc
-        else:
-            out = scratch("out", n, spec.dtype)
-            np.copyto(out, acc, casting="unsafe")  # round to nearest even, once
-        sink(name, start, out)
-        if squares and n:
-            f = out if out.dtype == FLOAT32 else out.astype(FLOAT32)
-            sq = float(np.dot(f, f))
-        else:
-            sq = 0.0
-        return name, sq, out.nbytes
+        buf = pool.take(n * spec.dtype.itemsize)
+        try:
+            out = buf[: n * spec.dtype.itemsize].view(spec.dtype)
+            acc = out if spec.dtype == FLOAT32 else scratch("acc", n, FLOAT32)
+            combo.read(name, start, stop, out=acc, tmp=scratch("tmp", n, FLOAT32))
+            if n:
+                bound = bounds[name]
+                if not (-bound <= acc.min() and acc.max() <= bound):  # False for NaN too
+                    _explain_non_finite(combo, name, start, stop, spec.dtype)
+            if acc is not out:
+                np.copyto(out, acc, casting="unsafe")  # round to nearest even, once
+            if squares and n:  # of the stored values, after rounding
+                f = out if out.dtype == FLOAT32 else out.astype(FLOAT32)
+                sq = float(np.dot(f, f))
+            else:
+                sq = 0.0
+        except BaseException:
+            pool.give(buf)
+            raise
+        return name, start, out, buf, sq
 
     sums = {name: 0.0 for name, _ in specs}
     total = sum(spec.nbytes for _, spec in specs)
     with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
-        for name, sq, nbytes in ordered_map(compute, tasks):
+        for name, start, out, buf, sq in ordered_map(compute, tasks):
+            sink(name, start, out)
+            pool.give(buf)
             sums[name] += sq
-            bar.update(nbytes)
+            bar.update(out.nbytes)
     return sums
 
 
