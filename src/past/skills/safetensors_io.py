@@ -5,9 +5,9 @@ view of the page cache, converted to fp32 by the arithmetic that consumes it. To
 count in the process's RSS, so each file's mapping is released (madvise DONTNEED) every
 `_RELEASE_BYTES` read; pages stay in the page cache, and a view still in use simply faults them back
 in, so releasing early is never wrong, only slower. Peak RSS thus stays flat whatever the model size.
-On this project's 2-vCPU VMs the kernel time of this read path (page faults, and the TLB shootdowns of
-each release) swings between ~0.5 s and 2-5 s per GB-scale injection from one minute to the next;
-releasing every 256 MB, or pread into reused buffers, did not remove the swing in a first try.
+Measured on a 1B injection (docs/skill-vectors.md): page faults on the mappings are under 1% of the time;
+pread into reused buffers costs an extra copy of every input (1.7 s against 1.2 s), and releasing every
+256 MB instead gains nothing measurable for 1 GB of RSS.
 
 Writing exploits the format: every tensor's offset is known from the header before any data is
 computed, so files are created at their final size (preallocated) and each block is written at its
