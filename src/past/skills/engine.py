@@ -52,9 +52,10 @@ def stream_combination(
     def compute(task) -> tuple[str, int, np.ndarray, np.ndarray, float]:
         name, spec, start, stop = task
         n = (stop - start) * spec.row_numel
-        buf = pool.take(n * spec.dtype.itemsize)
+        nbytes = n * spec.dtype.itemsize
+        buf = pool.take(nbytes)
         try:
-            out = buf[: n * spec.dtype.itemsize].view(spec.dtype)
+            out = buf[:nbytes].view(spec.dtype)
             acc = out if spec.dtype == FLOAT32 else scratch("acc", n, FLOAT32)
             combo.read(name, start, stop, out=acc, tmp=scratch("tmp", n, FLOAT32))
             if n:

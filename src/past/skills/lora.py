@@ -127,17 +127,16 @@ class LoraSource:
         return self._base.where(name)
 
     def read(self, name: str, start: int, stop: int) -> np.ndarray:
-        ad = self._adapted.get(name)
-        # The delta first: it reads the adapter file, whose read buffer a replaced tensor read below reuses.
-        delta = self._delta_rows(ad, start, stop) if ad is not None else None
         if name in self._replaced:
             base = self._file.read(self._replaced[name], start, stop)
         elif self._base is not None:
             base = self._base.read(name, start, stop)
         else:
             base = None
-        if delta is None:
+        ad = self._adapted.get(name)
+        if ad is None:
             return base
+        delta = self._delta_rows(ad, start, stop)
         if base is None:
             return delta
         # Stay in fp32: the engine does its arithmetic in fp32 and rounds once, to the output dtype.

@@ -11,8 +11,8 @@ pread into reused buffers costs an extra copy of every input (1.7 s against 1.2 
 
 Writing exploits the format: every tensor's offset is known from the header before any data is
 computed, so files are created at their final size (preallocated) and each block is written at its
-own offset with pwrite, from whichever worker thread computed it. Nothing is assembled in memory
-(unlike `safetensors.torch.save_file`), and no ordering between workers is needed.
+own offset with pwrite, in any order. Nothing is assembled in memory (unlike `safetensors.torch.save_file`).
+(The engine writes from one thread all the same: engine.stream_combination says why.)
 """
 
 from __future__ import annotations
