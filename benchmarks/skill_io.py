@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -199,15 +200,19 @@ def spec(name: str, cmds: list[list[str]], inputs: list[Path], outputs: list[Pat
 def measure(methods: list[dict], log: Path, repeat: int) -> list[dict]:
     """Run every method from a warm and from a cold page cache, `repeat` times each, interleaved.
 
-    Round k runs each method once, in turn, so that the machine's slow phases fall on all of them alike (on this
-    VM, writes into freshly allocated page-cache pages now and then cost 4x the kernel time). Reports the median
-    wall time of each state and the largest peak RSS seen.
+    Round k runs each method once, so that the machine's slow phases fall on all of them alike (on this VM,
+    writes into freshly allocated page-cache pages now and then cost 4x the kernel time), in a new random
+    order each round: a method that always followed a large writer (extraction writes 6 GB) would pay for the
+    host's writeback of it in every cold run. Reports the median wall time of each state and the largest
+    peak RSS seen.
     """
     results = [{"method": m["name"]} for m in methods]
     runs: list[dict[str, list]] = [{"warm": [], "cold": []} for _ in methods]
+    order = random.Random(0)
     for state in ("warm", "cold"):
         for _ in range(repeat):
-            for m, result, mine in zip(methods, results, runs):
+            for i in order.sample(range(len(methods)), len(methods)):
+                m, result, mine = methods[i], results[i], runs[i]
                 for out in m["outputs"]:
                     _rm(out)
                 set_cache(state, *m["inputs"])
@@ -287,7 +292,8 @@ def main() -> None:
         r = args.repeat
         inside = root / "inside.json"
         timed = here + ["_inject_timed", str(inside), str(m["sft_t"]), str(skill), str(out), str(args.lam)]
-        # One round runs (b) first, which (re)creates the skill that (a) and (a') inject.
+        _rm(skill)
+        run(extract, log)  # the skill that (a) and (a') inject; (b) recreates it in every round
         row["b_extract_inject"], row["a_inject"], row["a_inside"], row["e1_floor_a"] = measure([
             spec("(b) past extract + inject", [extract, inject], [m["rl_s"], m["sft_s"]], [skill, out]),
             spec("(a) past inject", [inject], [m["sft_t"], skill], [out]),

@@ -13,7 +13,9 @@ prints each one's median wall time, kernel time and its median per-round ratio t
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
+import time
 from pathlib import Path
 
 import skill_io as bench
@@ -25,6 +27,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/past-bench"))
     ap.add_argument("--size", default="1", help="the size folder skill_io.py generated (default 1, i.e. 1B)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", type=Path, help="append this run's results here, one JSON line per run")
     args = ap.parse_args()
     root = args.workdir / f"{float(args.size):g}B"
     target, skill, out = root / "sft_t", root / "skill.safetensors", root / "out"
@@ -37,6 +40,7 @@ def main() -> None:
     methods = [bench.spec(v or "(as checked out)", [["env", *filter(None, v.split("+"))] + inject], [target, skill], [out])
                for v in args.variants]
     methods.append(bench.spec("(e1) I/O floor", [bench.floor_cmd(out, target, skill)], [target, skill], [out]))
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results = bench.measure(methods, root / "ab.log", args.repeat)
     floor = results[-1]
     print()
@@ -46,6 +50,9 @@ def main() -> None:
         if r is not floor:
             line += f", vs. floor {bench.vs_floor(r, floor, 'warm'):.2f}x / {bench.vs_floor(r, floor, 'cold'):.2f}x"
         print(line)
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps({"started": started, "repeat": args.repeat, "results": results}) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The streaming engine's contract: blocks reach the sink in order, on the calling thread, in fresh buffers."""
+"""The streaming engine's contract: blocks reach the sink in order, on the calling thread, in fresh buffers;
+the writer puts each block at its place whatever its size."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import threading
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
-from past.skills import sources
+from past.skills import safetensors_io, sources
 from past.skills.engine import stream_combination
 from past.skills.errors import NonFiniteError
+from past.skills.safetensors_io import SafetensorsFileWriter
 from past.skills.sources import DictSource, TensorSpec
 
 
@@ -55,3 +58,18 @@ def test_a_bad_block_mid_stream_stops_the_stream_with_its_tensor_named(monkeypat
     with pytest.raises(NonFiniteError, match="tensor t2 in <in-memory> holds NaN or Inf"):
         stream_combination([(1.0, DictSource(tensors))], specs, lambda n, s, b: written.append((n, s)))
     assert ("t2", 28) not in written and ("t3", 0) not in written
+
+
+def test_blocks_larger_than_a_write_piece_land_whole_in_any_order(tmp_path, monkeypatch):
+    # A piece that divides neither a row nor the header: every pwrite boundary falls mid-element.
+    monkeypatch.setattr(safetensors_io, "WRITE_PIECE", 37)
+    rng = np.random.default_rng(1)
+    tensors = {"a": rng.standard_normal((6, 10)).astype(np.float32), "b": rng.standard_normal((3, 7)).astype(np.float64)}
+    specs = [(n, TensorSpec(x.dtype, x.shape)) for n, x in tensors.items()]
+    writer = SafetensorsFileWriter(tmp_path / "w.safetensors", specs, {"format": "pt"})
+    for name, start, stop in [("b", 1, 3), ("a", 2, 6), ("b", 0, 1), ("a", 0, 2)]:
+        writer.write_at(name, start, tensors[name][start:stop].reshape(-1))
+    writer.finish()
+    back = load_file(tmp_path / "w.safetensors")
+    for name, x in tensors.items():
+        np.testing.assert_array_equal(back[name], x)
