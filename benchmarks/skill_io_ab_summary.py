@@ -20,7 +20,8 @@ def main() -> None:
     ap.add_argument("runs", type=Path, help="JSON lines written by skill_io_ab.py --json")
     ap.add_argument("--bound", type=float, default=1.5, help="the goal: wall time of (a) at most BOUND x the floor")
     args = ap.parse_args()
-    print(f"| started | (a) warm / cold (s) | floor warm / cold (s) | vs. floor, warm / cold | rounds within {args.bound:g}x, warm / cold |")
+    print("| started | (a) warm / cold (s) | floor warm / cold (s) | vs. floor, warm / cold | "
+          f"rounds within {args.bound:g}x, warm / cold |")
     print("| --- | ---: | ---: | ---: | ---: |")
     within = total = 0
     for line in args.runs.read_text().splitlines():

@@ -35,6 +35,7 @@ SINGLE_NAME = "model.safetensors"
 _MAX_HEADER = 100 * 1024 * 1024  # a header this large means a corrupt length field, not a real model
 WRITE_PIECE = 512 * 1024  # bytes per pwrite (see SafetensorsFileWriter._pwrite_all)
 
+
 def read_header(path: Path) -> tuple[dict[str, dict], dict[str, str], int]:
     """Parse and validate a safetensors header: (tensor entries, __metadata__, offset of the data)."""
     size = path.stat().st_size
@@ -249,9 +250,9 @@ class SafetensorsFileWriter:
         self._pwrite_all(self._header_size.to_bytes(8, "little") + raw + b" " * (self._header_size - len(raw)), 0)
 
     def _pwrite_all(self, data, offset: int) -> None:
-        # At most WRITE_PIECE bytes per call: the page cache sizes new folios by the write, and on this
-        # project's VMs 1-4 MB writes into a new file were erratic, up to 5x slower than 512 KB ones, which
-        # were the steadiest and fastest (benchmarks/page_cache_writes.py; 2 MB blocks are the engine's).
+        # At most WRITE_PIECE bytes per call (a bf16 block is 2 MB): the page cache sizes new folios by the
+        # write, and on this project's VMs 1-4 MB writes into a new file were erratic, their medians up to 5x
+        # those of 512 KB writes, the steadiest and fastest (benchmarks/page_cache_writes.py).
         view = memoryview(data).cast("B")
         done = 0
         while done < len(view):
