@@ -337,11 +337,16 @@ def vs_floor(result: dict, floor: dict, state: str) -> float:
     Pairing each run with the floor run beside it cancels this VM's slow phases (the floor itself moves
     2-4x from one minute to the next); methods run once (mergekit, naive) fall back to the ratio of medians.
     """
-    mine, theirs = result[f"{state}_runs_s"], floor[f"{state}_runs_s"]
-    if len(mine) != len(theirs) or len(mine) < 2:
+    runs = len(result[f"{state}_runs_s"])
+    if runs != len(floor[f"{state}_runs_s"]) or runs < 2:
         return result[f"{state}_wall_s"] / floor[f"{state}_wall_s"]
-    ratios = sorted(a / b for a, b in zip(mine, theirs))
+    ratios = sorted(round_ratios(result, floor, state))
     return ratios[len(ratios) // 2]
+
+
+def round_ratios(result: dict, floor: dict, state: str) -> list[float]:
+    """Each run's wall time over the floor's run from the same round."""
+    return [a / b for a, b in zip(result[f"{state}_runs_s"], floor[f"{state}_runs_s"])]
 
 
 def markdown(results: dict) -> str:

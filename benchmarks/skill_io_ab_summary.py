@@ -29,7 +29,7 @@ def main() -> None:
         a, floor = run["results"][0], run["results"][-1]
         cells, counts = [], []
         for state in ("warm", "cold"):
-            ratios = [x / f for x, f in zip(a[f"{state}_runs_s"], floor[f"{state}_runs_s"])]
+            ratios = bench.round_ratios(a, floor, state)
             ok = sum(r <= args.bound for r in ratios)
             within, total = within + ok, total + len(ratios)
             counts.append(f"{ok}/{len(ratios)}")
