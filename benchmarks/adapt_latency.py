@@ -118,7 +118,7 @@ def served(workdir: Path, params: str, api_url: str, drops: int, people: int, fi
     from prefect.client.orchestration import get_client
     from prefect.flows import load_flow_from_entrypoint
 
-    from past.registry import Registry
+    from past.continual.registry import Registry
 
     watch = load_flow_from_entrypoint(str(ROOT / "flows/watch.py:watch"))
     registry = Registry(workdir / "models/registry")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from past.sandbox import ROOT, make_pipeline_repo, run
+from past.pipeline_repo import ROOT, make_pipeline_repo, run
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from past.sandbox import ROOT, make_pipeline_repo, run
+from past.pipeline_repo import ROOT, make_pipeline_repo, run
 
 MODELS = ["base", "target_sft", "past", "oracle", "control"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from past.config import parse, Params
-from past.sandbox import ROOT, deep_merge
+from past.pipeline_repo import ROOT, deep_merge
 
 # Qwen2.5-7B, single passage, GPT-4.1 yes/no grader (SEAL and PaST papers; shared/data/squad-seal/README.md)
 PAPER = {"base": 32.7, "target_sft_passage": 33.5, "target_sft_implications": 39.7,

@@ -2,7 +2,7 @@
 
     resolve -> validate (+ snapshot) -> plan -> target SFT -> inject skill -> evaluate x4 -> gate -> record
 
-Thin: every step is a function of `past.adaptation`; this file adds Prefect's retries (I/O steps only;
+Thin: every step is a function of `past.continual.adaptation`; this file adds Prefect's retries (I/O steps only;
 never a failed contract), caching by input hash (a rerun after a crash skips the steps that finished),
 events and a decision artifact. Triggered by `past.knowledge.landed` (prefect.yaml), or by hand:
 
@@ -21,12 +21,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from past import adaptation as steps
-from past import events
+from past.continual import adaptation as steps
+from past.continual import events
 from past.contracts import ContractViolation
-from past.jsonl import DataError
-from past.flowtools import retry_io, run_step
-from past.landing import DropNotReady, LandingError
+from past.errors import DataError
+from past.continual.task_runs import retry_io, run_step
+from past.continual.landing import DropNotReady, LandingError
 
 
 def _step_key(step: str):

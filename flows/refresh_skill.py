@@ -3,7 +3,7 @@
     plan -> source SFT -> GRPO with iterative refinement -> extract v -> inject into production's SFT
     weights -> evaluate on the regression set (new skill vs current) -> register + promote, or discard
 
-Scheduled weekly (prefect.yaml). Thin: the steps are `past.refresh` functions, which call the same
+Scheduled weekly (prefect.yaml). Thin: the steps are `past.continual.refresh` functions, which call the same
 training code as the DVC stages. Finished steps are cached by input hash, so a rerun after a crash
 resumes at the first unfinished one.
 
@@ -21,8 +21,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from past import adaptation, events, refresh
-from past.flowtools import retry_io, run_step
+from past.continual import adaptation, events, refresh
+from past.continual.task_runs import retry_io, run_step
 
 
 def _key(step: str):

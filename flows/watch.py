@@ -1,7 +1,7 @@
 """Prefect flow `watch`: announce every complete, new drop of the landing folder with an event.
 
 Runs on an interval (prefect.yaml). A drop is complete once its manifest.json or _READY marker exists
-and its files have settled (past.landing); half-copied files are never picked up. Each new content hash
+and its files have settled (past.continual.landing); half-copied files are never picked up. Each new content hash
 is announced once as `past.knowledge.landed` (resource id `past.drop.<hash>`), which triggers `adapt`;
 a drop with a decision is never announced again, and one announced but still undecided after
 `adapt.reemit_after` seconds is announced again (an event lost while the server was down).
@@ -18,10 +18,10 @@ import time
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from past import adaptation as steps
-from past import events
-from past.jsonl import write_json_atomic
-from past.landing import scan
+from past.continual import adaptation as steps
+from past.continual import events
+from past.files import write_json_atomic
+from past.continual.landing import scan
 
 SEEN = "landing_seen.json"  # in the registry folder: content hash -> name, announced at, event id
 

@@ -7,7 +7,7 @@ from past.knowledge.format import read_knowledge_set
 from past.modeling import save_model
 from past.modeling_gguf import is_package_model, load_packaged_model
 from past.stage import Params, stage
-from past.training.base import load_pretrained_base, pretrain_tiny_base
+from past.training.pretrain import load_pretrained_base, pretrain_tiny_base
 
 
 @stage

@@ -7,8 +7,8 @@ target questions, what PaST saves); and the control base + lambda v (the skill w
 from past import layout
 from past.config import METRICS
 from past.evaluation.backends import closed_book_eval, judge_for
-from past.evaluation.report import plot_lambda_sweep
-from past.jsonl import write_json_atomic, write_text_atomic
+from past.evaluation.plots import plot_lambda_sweep
+from past.files import write_json_atomic, write_text_atomic
 from past.knowledge.format import read_knowledge_set
 from past.modeling import load_model, load_tokenizer
 from past.skills import SkillVector

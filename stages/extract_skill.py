@@ -7,7 +7,7 @@ is reported overall and per weight matrix, next to cos(Delta_SFT_S, Delta_SFT_T)
 import hashlib
 
 from past import layout
-from past.jsonl import write_json_atomic, write_text_atomic
+from past.files import write_json_atomic, write_text_atomic
 from past.knowledge.format import content_hash
 from past.skills import SkillVector, delta_cosines, extract_skill
 from past.stage import Params, stage

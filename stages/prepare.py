@@ -7,7 +7,7 @@ Each set is checked against its data contract (Great Expectations) before it is 
 import json
 
 from past import layout
-from past.jsonl import atomic_dir
+from past.files import atomic_dir
 from past.knowledge.format import write_knowledge_set
 from past.knowledge.sources import SPLITS, knowledge_sets
 from past.stage import Params, stage

@@ -4,7 +4,7 @@ import csv
 import io
 
 from past import layout
-from past.jsonl import atomic_dir, write_json_atomic, write_text_atomic
+from past.files import atomic_dir, write_json_atomic, write_text_atomic
 from past.knowledge.format import read_knowledge_set
 from past.stage import Params, stage
 from past.training.refinement import acquire_skill

@@ -55,7 +55,7 @@ def build_project(root: Path) -> Path:
     from past.knowledge.world import build_world, world_knowledge_sets
     from past.modeling import load_model, load_tokenizer, save_model
     from past.skills import extract_skill, inject
-    from past.training.base import pretrain_tiny_base
+    from past.training.pretrain import pretrain_tiny_base
     from past.training.grpo import run_grpo
     from past.training.sft import finetune_folder
 

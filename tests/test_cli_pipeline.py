@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from past.cli import main
-from past.sandbox import ROOT, run
+from past.pipeline_repo import ROOT, run
 
 
 def test_new_repo_with_preset_and_overrides(tmp_path, capsys):

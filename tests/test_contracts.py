@@ -5,7 +5,8 @@ import json
 import pytest
 
 from past.contracts import ContractViolation, validate_documents, validate_questions
-from past.jsonl import DataError, read_jsonl
+from past.errors import DataError
+from past.jsonl import read_jsonl
 from past.knowledge.format import KnowledgeSet, read_knowledge_set, split_by_title, write_knowledge_set
 
 DOCS = [{"id": "d1", "title": "ann", "text": "ann was born in kelm ."},

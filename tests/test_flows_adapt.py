@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from flows_fixtures import TOLERANCE, build_project, copy_project, make_drop, wait_for, write_params
-from past.registry import Registry
+from past.continual.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -241,7 +241,7 @@ def test_forgetting_earlier_knowledge_is_rejected_by_the_gate(shared, promoted, 
 
 def test_a_flow_killed_mid_run_resumes_and_never_exposes_a_partial_model(template, tmp_path, flows, api_url):
     shared = project_at(tmp_path / "project", copy_project(template, tmp_path / "project"))
-    from past.adaptation import ensure_production, settings
+    from past.continual.adaptation import ensure_production, settings
     ensure_production(settings(shared.params))  # the pipeline's model is production before the run starts
     make_drop(shared.landing, "news-kill", 3)
     before = production_id(shared)

@@ -1,6 +1,6 @@
 """The promotion gate as a pure function: better on the new questions, within tolerance and drift."""
 
-from past.adaptation import gate
+from past.continual.adaptation import gate
 
 
 def scores(new_c, new_p, reg_c, reg_p):

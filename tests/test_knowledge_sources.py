@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from past.config import ConfigError, Params, load_params, parse
-from past.jsonl import DataError
+from past.errors import DataError
 from past.evaluation.metrics import score_answers
 from past.knowledge.format import read_knowledge_set, split_by_title, write_knowledge_set
 from past.knowledge.loogle import chunk_words, loogle_sets, qa_pairs
@@ -149,7 +149,7 @@ def test_prepare_source_is_checked_and_the_squad_stage_writes_all_sets(tmp_path)
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "presets").glob("*.yaml")))
 def test_every_preset_is_a_valid_params_override(preset):
-    from past.sandbox import deep_merge
+    from past.pipeline_repo import deep_merge
 
     raw = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()),
                      yaml.safe_load((ROOT / "presets" / preset).read_text()))

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from past.contracts import ContractViolation
-from past.jsonl import DataError
+from past.errors import DataError
 from past.knowledge.format import KnowledgeSet, content_hash, write_knowledge_set
-from past.landing import Drop, DropNotReady, LandingError, Pending, drop_folder, inspect_drop, load_drop, scan
+from past.continual.landing import Drop, DropNotReady, LandingError, Pending, drop_folder, inspect_drop, load_drop, scan
 
 DOCS = [{"id": "d1", "title": "ann", "text": "ann was born in kelm ."},
         {"id": "d2", "title": "bob", "text": "bob was born in tras ."}]

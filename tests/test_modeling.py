@@ -5,7 +5,7 @@ import torch
 
 from past.config import TinyModelParams
 from past.modeling import build_tiny_llama, build_word_tokenizer, load_model, load_state, save_model
-from past.training.base import load_pretrained_base
+from past.training.pretrain import load_pretrained_base
 
 SMALL = TinyModelParams(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32, max_positions=32)
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from safetensors import safe_open
 
-from past.sandbox import make_pipeline_repo, run
+from past.pipeline_repo import make_pipeline_repo, run
 
 pytestmark = pytest.mark.e2e
 SMALL = Path(__file__).with_name("params_small.yaml")

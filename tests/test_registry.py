@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from past.registry import Registry, RegistryError, weights_sha256
+from past.continual.registry import Registry, RegistryError, weights_sha256
 
 
 def fake_model(folder, content: bytes):
@@ -103,9 +103,9 @@ def test_discard_never_deletes_a_registered_model(registry):
 
 
 def test_a_person_can_read_it(registry):
-    out = subprocess.run([sys.executable, "-m", "past.registry", str(registry.root)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "past.continual.registry", str(registry.root)], capture_output=True, text=True,
                          check=True).stdout
     assert f"production: {registry.production()['id']}" in out and "bootstrap" in out
-    state = json.loads(subprocess.run([sys.executable, "-m", "past.registry", str(registry.root), "--json"],
+    state = json.loads(subprocess.run([sys.executable, "-m", "past.continual.registry", str(registry.root), "--json"],
                                       capture_output=True, text=True, check=True).stdout)
     assert state["format"] == "past-registry/1"

@@ -7,7 +7,7 @@ from past.config import Params, SFTParams, TinyModelParams, parse
 from past.evaluation.backends import closed_book_answers
 from past.evaluation.vllm_backend import DEFAULT_VENV, vllm_python
 from past.modeling import build_tiny_llama, build_word_tokenizer, save_model
-from past.sandbox import ROOT
+from past.pipeline_repo import ROOT
 from past.training.sft import run_sft
 
 VENV = ROOT / DEFAULT_VENV

@@ -195,7 +195,7 @@ def _add_metrics(groups) -> None:
 def _pipeline_new(args) -> int:
     import yaml
 
-    from past.sandbox import deep_merge, dotted_override, make_pipeline_repo
+    from past.pipeline_repo import deep_merge, dotted_override, make_pipeline_repo
 
     if args.folder.exists() and any(args.folder.iterdir()):
         raise argparse.ArgumentTypeError(f"{args.folder} exists and is not empty")

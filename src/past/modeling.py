@@ -13,10 +13,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from past.config import TinyModelParams
-from past.jsonl import atomic_dir
+from past.files import PICKLE_SUFFIXES, atomic_dir
 
 SPECIALS = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<bos>", "eos_token": "<eos>"}
-PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".pkl")
 
 
 def set_threads(threads: int) -> None:

@@ -6,7 +6,7 @@ import functools
 import sys
 
 from past.config import ConfigError, Params, load_params
-from past.jsonl import DataError
+from past.errors import DataError
 
 
 def stage(main):

@@ -9,11 +9,12 @@ variable (never from params.yaml).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import urllib.request
 from pathlib import Path
+
+from past.files import sha256_bytes
 
 GRADE_TEMPLATE = (
     "You are a grading assistant. Your job is to determine whether a student's answer correctly answers the "
@@ -47,7 +48,7 @@ class Judge:
 
     def key(self, question: dict, prediction: str) -> str:
         text = json.dumps([self.model, question["id"], question["question"], question["answers"], prediction.strip()])
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return sha256_bytes(text.encode("utf-8"))
 
     def grade(self, question: dict, prediction: str) -> bool:
         """Whether the judge accepts `prediction` for `question` (any of its gold answers)."""

@@ -3,7 +3,7 @@
 - `documents.jsonl`: {"id", "title", "text"}: what SFT learns from;
 - `questions.jsonl`: {"id", "doc_id", "question", "answers": [...], "split"}: what RL trains on in the
   source domain and what evaluation asks in the target domain;
-- `manifest.json`: name, kind, per-file sha256, created-at; written last, so its presence says the set
+- `manifest.json`: name, kind, per-file sha256, counts; written last, so its presence says the set
   is complete.
 A synthetic world, SQuAD or a drop a user copies into the landing folder all look the same to training
 and evaluation.
@@ -11,14 +11,14 @@ and evaluation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from past import contracts
-from past.jsonl import DataError, atomic_dir, jsonl_text, read_jsonl
+from past.errors import DataError
+from past.files import atomic_dir, sha256_bytes, sha256_file, sha256_json
+from past.jsonl import jsonl_text, read_jsonl
 
 DOCUMENTS = "documents.jsonl"
 QUESTIONS = "questions.jsonl"
@@ -49,10 +49,9 @@ def write_knowledge_set(folder: str | Path, ks: KnowledgeSet, splits: list[str] 
         for name, rows in files:
             data = jsonl_text(rows).encode("utf-8")
             (tmp / name).write_bytes(data)
-            hashes[name] = hashlib.sha256(data).hexdigest()
+            hashes[name] = sha256_bytes(data)
         manifest = {"name": ks.name, "kind": ks.kind, "files": hashes,
-                    "documents": len(ks.documents), "questions": len(ks.questions),
-                    "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                    "documents": len(ks.documents), "questions": len(ks.questions)}  # no wall-clock time: DVC hashes this folder
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return folder
 
@@ -65,7 +64,7 @@ def read_knowledge_set(folder: str | Path, validate: bool = False) -> KnowledgeS
         raise DataError(f"{manifest_path}: missing; the knowledge set is incomplete")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     for name, expected in manifest.get("files", {}).items():
-        actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        actual = sha256_file(folder / name)
         if actual != expected:
             raise DataError(f"{folder / name}: sha256 {actual[:12]} does not match the manifest ({expected[:12]})")
     documents = read_jsonl(folder / DOCUMENTS)
@@ -80,7 +79,7 @@ def read_knowledge_set(folder: str | Path, validate: bool = False) -> KnowledgeS
 def content_hash(folder: str | Path) -> str:
     """Hash of a set's content (its manifest's file hashes), stable across copies and timestamps."""
     manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
-    return hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
+    return sha256_json(manifest["files"])
 
 
 def split_by_title(ks: KnowledgeSet, parts: int) -> list[KnowledgeSet]:

@@ -16,7 +16,8 @@ import ast
 import json
 from pathlib import Path
 
-from past.jsonl import DataError, read_jsonl
+from past.errors import DataError
+from past.jsonl import read_jsonl
 from past.knowledge.format import KnowledgeSet
 
 

@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from past.jsonl import DataError
+from past.errors import DataError
 from past.knowledge.format import KnowledgeSet
 
 ARMS = ("passage", "implications")

@@ -20,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-from past.jsonl import DataError
+from past.errors import DataError
 from past.knowledge.format import KnowledgeSet
 
 CALL_PROMPT = ("Answer with one API call, name(parameter=\"value\", ...), from the APIs you know.\n"

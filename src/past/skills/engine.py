@@ -19,7 +19,7 @@ from .compat import check_compatible, check_same_architecture, check_skill_archi
 from .dtypes import FLOAT32, as_dtype, largest
 from .errors import NonFiniteError, SkillError
 from .outputs import atomic_output, copy_support_files, refuse_existing
-from .pipeline import WINDOW, BufferPool, ordered_map, scratch
+from .overlap import WINDOW, BufferPool, ordered_map, scratch
 from .provenance import decode_metadata, encode_metadata, skill_metadata, write_model_card
 from .safetensors_io import SafetensorsFileWriter, ShardedFolderWriter, parse_size
 from .sources import BLOCK_ELEMENTS, LinearCombination, TensorSource, TensorSpec, row_blocks

@@ -16,11 +16,11 @@ from typing import Iterator
 
 import numpy as np
 
-from past.jsonl import publish, remove_path
+from past.files import PICKLE_SUFFIXES, atomic_path
 
 from .errors import OutputExistsError
 from .lora import ADAPTER_CONFIG
-from .safetensors_io import INDEX_NAME, PICKLE_SUFFIXES
+from .safetensors_io import INDEX_NAME
 
 # Files a model folder carries besides weights are copied; these are produced anew or belong to adapters.
 _NOT_COPIED = {INDEX_NAME, "README.md", ADAPTER_CONFIG, "past_provenance.json"}
@@ -36,17 +36,8 @@ def atomic_output(out: Path, *, overwrite: bool, directory: bool) -> Iterator[Pa
     """Yield a temporary path to fill; on success it replaces `out`, on any exception it is removed."""
     out = Path(out)
     refuse_existing(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.past-tmp-{os.getpid()}"
-    remove_path(tmp)
-    if directory:
-        tmp.mkdir()
-    try:
+    with atomic_path(out, directory=directory) as tmp:
         yield tmp
-    except BaseException:
-        remove_path(tmp)
-        raise
-    publish(tmp, out)
 
 
 def copy_support_files(sources: list[Path], out_dir: Path, dtype: np.dtype | None) -> None:

@@ -7,10 +7,10 @@ JSON and listed under `past.json_keys`, so a value round-trips with its type.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import datetime, timezone
 from pathlib import Path
+
+from past.files import sha256_json
 
 
 FORMAT = "past-skill-vector/1"
@@ -66,7 +66,7 @@ def architecture(config: dict) -> dict:
 
 
 def config_hash(arch: dict) -> str:
-    return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
+    return sha256_json(arch)[:16]
 
 
 def skill_metadata(rl_dir: Path, sft_dir: Path, user: dict | None) -> dict:
@@ -80,8 +80,7 @@ def skill_metadata(rl_dir: Path, sft_dir: Path, user: dict | None) -> dict:
         "base_config_hash": config_hash(arch),
         "rl_model": str(rl_dir),
         "sft_model": str(sft_dir),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    }  # no wall-clock time: a skill made from the same inputs is the same file (DVC hashes it)
     meta.update(user or {})
     return meta
 
@@ -101,7 +100,6 @@ def write_model_card(out_dir: Path, target_dir: Path, skills: list[tuple[str, fl
         "skills": [
             {"path": path, "lambda": lam, **{k: meta[k] for k in _CARD_KEYS if k in meta}} for path, lam, meta in skills
         ],
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(card or {}),
     }
     (out_dir / "past_provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
@@ -128,4 +126,4 @@ def write_model_card(out_dir: Path, target_dir: Path, skills: list[tuple[str, fl
     (out_dir / "README.md").write_text("\n".join(lines))
 
 
-_CARD_KEYS = ("base_model", "base_config_hash", "rl_model", "sft_model", "source_data_hash", "rounds", "recommended_lam", "norm", "created_at")
+_CARD_KEYS = ("base_model", "base_config_hash", "rl_model", "sft_model", "source_data_hash", "rounds", "recommended_lam", "norm")

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from past.files import PICKLE_SUFFIXES
+
 from .dtypes import BY_NAME, NAME_OF
 from .errors import CheckpointError, SkillError
 from .sources import TensorSpec
@@ -188,9 +190,6 @@ def _weight_files(path: Path) -> list[Path]:
     if found:
         raise CheckpointError(f"several safetensors files and no {INDEX_NAME} in {path}")
     raise CheckpointError(f"no safetensors weights in {path}")
-
-
-PICKLE_SUFFIXES = {".bin", ".pth", ".pt", ".ckpt", ".pkl"}
 
 
 def raise_if_pickle(path: Path) -> None:

@@ -13,7 +13,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from past.config import GRPOParams
 from past.prompting import question_prompt, uses_chat
-from past.training.common import quiet_transformers, trainer_arguments
+from past.training.arguments import quiet_transformers, trainer_arguments
 from past.training.rewards import reward_function
 
 

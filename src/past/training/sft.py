@@ -9,7 +9,7 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from past.config import SFTParams
-from past.training.common import quiet_transformers, trainer_arguments
+from past.training.arguments import quiet_transformers, trainer_arguments
 
 
 def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from past.files import atomic_path
 
 
 _LABELS = {"exact_match": "exact match", "f1": "token F1", "contained": "answer contained",
@@ -36,10 +36,7 @@ def plot_lambda_sweep(sweep: list[dict], references: dict[str, float], path: str
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})  # no version stamp: same plot, same bytes
     plt.close(fig)
-    os.replace(tmp, path)
     return path

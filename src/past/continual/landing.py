@@ -14,7 +14,6 @@ which makes adaptation idempotent: the same files under another name are the sam
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -22,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from past.files import sha256_file, sha256_json
 from past.knowledge.format import DOCUMENTS, MANIFEST, QUESTIONS, KnowledgeSet
 
 READY = "_READY"
@@ -64,7 +64,7 @@ class Pending:
 
 def files_hash(files: dict[str, str]) -> str:
     """The content hash of a drop from its files' sha256 (= knowledge.format.content_hash of its manifest)."""
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return sha256_json(files)
 
 
 def drop_folder(landing: str | Path, name: str) -> Path:
@@ -107,7 +107,7 @@ def inspect_drop(landing: str | Path, name: str, settle_seconds: float = 0.0,
     young = [n for n, info in entries.items() if now - info.st_mtime < settle_seconds]
     if young:
         return Pending(name, f"settling: {', '.join(sorted(young))} changed less than {settle_seconds:g} s ago")
-    files = {n: _sha256(path / n) for n in DATA_FILES if n in entries}
+    files = {n: sha256_file(path / n) for n in DATA_FILES if n in entries}
     if marker == MANIFEST:
         listed = _manifest_files(path / MANIFEST)
         mismatched = [n for n, digest in (listed or {}).items() if files.get(n) != digest]
@@ -144,13 +144,14 @@ def load_drop(drop: Drop) -> KnowledgeSet:
     ContractViolation (Great Expectations report naming file, expectation and rows).
     """
     from past import contracts
-    from past.jsonl import DataError, read_jsonl
+    from past.errors import DataError
+    from past.jsonl import read_jsonl
 
     if drop.unsafe:
         raise DataError(f"{drop.path}: refused entries {drop.unsafe}: a drop holds regular files only")
     if DOCUMENTS not in drop.files:
         raise DataError(f"{drop.path / DOCUMENTS}: missing; a drop needs documents")
-    current = {n: _sha256(drop.path / n) for n in drop.files}
+    current = {n: sha256_file(drop.path / n) for n in drop.files}
     if current != drop.files:
         raise DataError(f"{drop.path}: files changed since the drop was announced (hash {drop.hash[:12]})")
     if drop.marker == MANIFEST:
@@ -188,9 +189,3 @@ def _manifest_files(path: Path) -> dict[str, str] | None:
     return files
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

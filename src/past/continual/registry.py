@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -38,7 +37,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from past.jsonl import atomic_dir, write_json_atomic
+from past.files import atomic_dir, atomic_path, copy_folder_atomic, sha256_file, sha256_json, write_json_atomic
 
 FORMAT = "past-registry/1"
 STATE = "registry.json"
@@ -60,14 +59,7 @@ def weights_sha256(folder: str | Path) -> dict[str, str]:
     files = [folder] if folder.is_file() else sorted(folder.glob("*.safetensors"))
     if not files:
         raise RegistryError(f"{folder}: no .safetensors weights")
-    out = {}
-    for path in files:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        out[path.name] = digest.hexdigest()
-    return out
+    return {path.name: sha256_file(path) for path in files}
 
 
 def _empty() -> dict:
@@ -208,9 +200,8 @@ class Registry:
         _copy_folder(model, self.model_dir(model_id) / "model")
         self.skill_file(skill_id).parent.mkdir(parents=True, exist_ok=True)
         if not self.skill_file(skill_id).exists():
-            tmp = self.skill_file(skill_id).with_suffix(".tmp")
-            shutil.copyfile(skill, tmp)
-            os.replace(tmp, self.skill_file(skill_id))
+            with atomic_path(self.skill_file(skill_id)) as tmp:
+                shutil.copyfile(skill, tmp)
         rel = lambda p: str(Path(p).relative_to(self.root))  # noqa: E731
         with self.transaction() as state:
             if state["production"]:
@@ -323,21 +314,19 @@ def _with_id(entries: dict, key: str | None) -> dict | None:
 
 
 def _short(hashes: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:12]
+    return sha256_json(hashes)[:12]
 
 
 def _copy_folder(source: str | Path, target: Path) -> None:
-    if target.exists():
-        return
-    with atomic_dir(target) as tmp:
-        shutil.copytree(source, tmp, dirs_exist_ok=True, symlinks=False)
+    if not target.exists():
+        copy_folder_atomic(source, target)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m past.registry [ROOT] [--decisions N]`: print the registry for a person."""
+    """`python -m past.continual.registry [ROOT] [--decisions N]`: print the registry for a person."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m past.registry", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m past.continual.registry", description=main.__doc__)
     parser.add_argument("root", nargs="?", default="models/registry")
     parser.add_argument("--decisions", type=int, default=10, help="how many recent decisions to list")
     parser.add_argument("--json", action="store_true", help="print registry.json as is")

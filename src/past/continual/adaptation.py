@@ -15,7 +15,6 @@ into place (temporary sibling + rename), so an interrupted step leaves nothing t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import shutil
@@ -24,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from past.config import Params, load_params
-from past.jsonl import DataError, read_jsonl
+from past.errors import DataError
+from past.files import sha256_file, sha256_json
+from past.jsonl import read_jsonl
 from past.knowledge.format import DOCUMENTS, QUESTIONS
-from past.landing import Drop, DropNotReady, Pending, inspect_drop, load_drop
-from past.registry import Registry, RegistryError, weights_sha256
+from past.continual.landing import Drop, DropNotReady, Pending, inspect_drop, load_drop
+from past.continual.registry import Registry, RegistryError, weights_sha256
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,7 @@ def settings(params_path: str | Path = "params.yaml") -> Settings:
     return Settings(Path(params_path), load_params(params_path))
 
 
-def digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def digest_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+digest = sha256_json  # ids of plans and sets: the same inputs give the same id
 
 
 # ------------------------------------------------------------------------------------------ production
@@ -113,7 +109,7 @@ def validate_and_snapshot(s: Settings, drop: dict) -> dict:
     ks = load_drop(Drop(drop["name"], Path(drop["path"]), drop["hash"], drop["files"], drop["marker"],
                         drop["unsafe"]))
     snapshot = s.registry.archive_drop(drop["hash"], drop["path"], sorted(drop["files"]))
-    copied = {name: digest_file(snapshot / name) for name in drop["files"]}
+    copied = {name: sha256_file(snapshot / name) for name in drop["files"]}
     if copied != drop["files"]:  # the files changed between validation and the copy: train on nothing unseen
         shutil.rmtree(snapshot, ignore_errors=True)
         raise DataError(f"{drop['path']}: files changed while the drop was being validated; drop it again")
@@ -323,7 +319,7 @@ def _set_hash(folder: Path) -> str:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         return digest(manifest["files"])
     except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        return digest({n: hashlib.sha256((folder / n).read_bytes()).hexdigest()
+        return digest({n: sha256_file(folder / n)
                        for n in (DOCUMENTS, QUESTIONS) if (folder / n).exists()})
 
 

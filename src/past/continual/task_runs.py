@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from past.landing import DropNotReady
+from past.continual.landing import DropNotReady
 
 
 def retry_io(task, task_run, state) -> bool:

@@ -15,9 +15,9 @@ import shutil
 import time
 from pathlib import Path
 
-from past.adaptation import Settings, digest, ensure_production, regression_questions, score
+from past.continual.adaptation import Settings, digest, ensure_production, regression_questions, score
 from past.knowledge.format import content_hash, read_knowledge_set, split_by_title
-from past.registry import weights_sha256
+from past.continual.registry import weights_sha256
 
 
 def plan(s: Settings) -> dict:
@@ -67,7 +67,7 @@ def source_sft(s: Settings, p: dict) -> dict:
 def skill_rl(s: Settings, p: dict) -> dict:
     """The DVC `skill_rl` stage's work: GRPO rounds with iterative refinement (training.refinement)."""
     started = time.perf_counter()  # imports included: they are the step's cost too
-    from past.jsonl import atomic_dir
+    from past.files import atomic_dir
     from past.modeling import set_threads
     from past.training.refinement import acquire_skill
 

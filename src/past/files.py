@@ -1,0 +1,141 @@
+"""The file system, written once: atomic writes and publishing, sha256 hashing, the pickle suffixes.
+
+Nothing half-written is ever left where a reader looks: a file or folder is built in a temporary sibling
+(same directory, so the rename is atomic), flushed to disk with fsync, then renamed into place. A crash
+or a full disk leaves the previous artifact, never a torn one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+# Weight formats that unpickle (and so can run code) when loaded: never read, never copied.
+PICKLE_SUFFIXES = frozenset({".bin", ".pth", ".pt", ".ckpt", ".pkl", ".pickle"})
+
+
+# ------------------------------------------------------------------------------------------ hashing
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_json(value) -> str:
+    """The sha256 of a JSON-able value, independent of key order."""
+    return sha256_bytes(json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+
+def _fsync_tree(path: Path) -> None:
+    """Flush a finished file, or every file and folder under a finished folder, to disk."""
+    paths = [path] if path.is_file() else [*path.rglob("*"), path]
+    for p in paths:
+        if p.is_symlink():
+            continue
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (the directory entry itself)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write a file through a temporary sibling, fsync, and an atomic rename."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | Path, data) -> Path:
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of `path` to fill (a folder with `directory`); on success it is fsynced
+    and replaces `path` whole, on any exception it vanishes and `path` keeps what it held."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        tmp.chmod(0o755)  # mkdtemp's private 0700 would leak into the published artifact
+    else:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        tmp.chmod(0o644)
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+    except BaseException:
+        remove_path(tmp)
+        raise
+    publish(tmp, path)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """A temporary folder beside `path` that replaces it whole on success (see `atomic_path`)."""
+    with atomic_path(path, directory=True) as tmp:
+        yield tmp
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Put a finished file or folder `tmp` at `path`, replacing what was there.
+
+    A folder cannot be renamed over a non-empty one, so the old one steps aside first; readers see the
+    old artifact or the new one, never a mix.
+    """
+    if path.exists() or path.is_symlink():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        remove_path(old)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        remove_path(old)
+    else:
+        os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def copy_folder_atomic(source: str | Path, target: Path) -> None:
+    """Copy a folder into place whole; symlinks inside are followed (their targets' bytes are copied)."""
+    with atomic_dir(target) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True, symlinks=False)
