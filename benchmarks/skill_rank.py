@@ -25,39 +25,40 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
-    from past import layout
+    from past import steps
     from past.config import load_params
-    from past.evaluation.metrics import closed_book_scores
+    from past.evaluation.spec import EvalSpec
     from past.knowledge.format import read_knowledge_set
-    from past.modeling import load_model, load_tokenizer, set_threads
+    from past.layout import PIPELINE as layout
+    from past.modeling import load_tokenizer, set_threads
     from past.skills import extract_skill, inject
     from past.skills.compress import compress_skill
+    from past.training.refinement import last_round
 
     params = load_params(args.params)
     set_threads(params.threads)
     lam = params.inject.lam if args.lam is None else args.lam
-    questions = read_knowledge_set(layout.TARGET).questions_in("eval")
-    tokenizer = load_tokenizer(layout.TARGET_SFT)
+    questions = read_knowledge_set(layout.target).questions_in("eval")
+    tokenizer, spec = load_tokenizer(layout.target_sft), EvalSpec.from_params(params)
 
     def score(folder: Path) -> dict:
-        s = closed_book_scores(load_model(folder), tokenizer, questions, params.prompt, params.evaluate.batch_size,
-                               params.evaluate.max_new_tokens, desc=folder.name)
+        s = steps.score(spec, folder, questions, tokenizer, desc=folder.name)
         return {"exact_match": round(s["exact_match"], 4), "f1": round(s["f1"], 4)}
 
-    last = (layout.SKILL_RL / "LAST_ROUND").read_text().strip()
+    last = last_round(layout.skill_rl)
     rows = []
     with tempfile.TemporaryDirectory(prefix="past-rank-") as tmp:
         tmp = Path(tmp)
-        skill = extract_skill(layout.SKILL_RL / last / "rl", layout.SKILL_RL / last / "sft", tmp / "skill.safetensors")
+        skill = extract_skill(last.rl, last.sft, tmp / "skill.safetensors")
         dense_bytes = skill.stat().st_size
-        rows.append({"form": "target SFT only", "rank": None, "bytes": 0, "relative_error": 1.0, **score(layout.TARGET_SFT)})
+        rows.append({"form": "target SFT only", "rank": None, "bytes": 0, "relative_error": 1.0, **score(layout.target_sft)})
         for rank in args.ranks.split(","):
             adapter = tmp / f"rank-{rank}"
             rep = compress_skill(skill, adapter, **({"energy": 1.0} if rank == "full" else {"rank": int(rank)}))
-            out = inject(layout.TARGET_SFT, [adapter], [lam], tmp / f"model-{rank}")
+            out = inject(layout.target_sft, [adapter], [lam], tmp / f"model-{rank}")
             rows.append({"form": f"LoRA rank {rank}", "rank": rep["max_rank"], "bytes": rep["bytes"],
                          "relative_error": round(rep["relative_error"], 4), **score(out)})
-        out = inject(layout.TARGET_SFT, [skill], [lam], tmp / "model-dense")
+        out = inject(layout.target_sft, [skill], [lam], tmp / "model-dense")
         rows.append({"form": "dense skill", "rank": None, "bytes": dense_bytes, "relative_error": 0.0, **score(out)})
 
     print(f"lambda = {lam}, {len(questions)} target evaluation questions\n")

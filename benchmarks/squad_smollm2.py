@@ -59,9 +59,7 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
     from past.modeling import load_model, load_tokenizer, save_model, set_threads
     from past.modeling_gguf import load_packaged_model
     from past.skills import SkillVector
-    from past.training.refinement import acquire_skill
-    from past.knowledge.format import split_by_title
-    from past.training.sft import finetune_folder
+    from past import steps
 
     set_threads(params.threads)
     s, timings, t0 = params.prepare.squad, {}, time.time()
@@ -97,17 +95,16 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
         texts = [d["text"] for d in sets["target"].documents]
         sft = dataclasses.replace(params.target_sft, steps=math.ceil(epochs * len(texts) / params.target_sft.batch_size))
         if not (folder / "config.json").exists():
-            finetune_folder(base, texts, sft, params.seed, folder)
+            steps.sft(base, texts, sft, params.seed, folder)
         lap(f"target SFT ({arm}: {len(texts)} documents, {sft.steps} steps)")
         scores[f"target_sft_{arm}"] = score(folder, f"target_sft_{arm}")
 
     source_sft, skill_rl = work / "source_sft", work / "skill_rl"
     if not (skill_rl / "report.json").exists():  # the source side does not depend on the target: reused
-        first = split_by_title(source, params.skill_rl.rounds)[0]
-        finetune_folder(base, [d["text"] for d in first.documents], params.source_sft, params.seed, source_sft)
+        steps.source_sft(params, base, source, source_sft)
         lap("source SFT (round 1 subset)")
-        report = acquire_skill(params, base, source_sft, source, skill_rl)
-        (skill_rl / "report.json").write_text(json.dumps(report))
+        run = steps.skill_rl(params, base, source_sft, source, skill_rl)
+        (skill_rl / "report.json").write_text(json.dumps({"rounds": run.rounds, "reward_curve": run.reward_curve}))
         lap(f"skill RL ({params.skill_rl.rounds} rounds, with their SFTs)")
     report = json.loads((skill_rl / "report.json").read_text())
 

@@ -23,23 +23,24 @@ from prefect.runtime import flow_run
 
 from past.continual import adaptation as steps
 from past.continual import events
+from past.continual.landing import DropNotReady, LandingError
+from past.continual.plans import AdaptPlan
+from past.continual.task_runs import retry_io, run_step
 from past.contracts import ContractViolation
 from past.errors import DataError
-from past.continual.task_runs import retry_io, run_step
-from past.continual.landing import DropNotReady, LandingError
 
 
 def _step_key(step: str):
     def key(context, inputs) -> str:
-        return f"{step}-{inputs['p']['key'][:40]}"
+        return f"{step}-{inputs['p'].key[:40]}"
     return key
 
 
 def _evaluate_key(context, inputs) -> str:
     p, model, which = inputs["p"], inputs["model"], inputs["which"]
-    model_id = p["candidate"] if model == "candidate" else p["production"]["id"]
-    questions = p["regression"]["id"] if which == "regression" else p["drop"]["hash"][:16]
-    return f"evaluate-{model_id}-{which}-{questions}-{steps.digest([p['inputs']['prompt']])[:8]}"
+    model_id = p.candidate if model == "candidate" else p.production.id
+    questions = p.regression.id if which == "regression" else p.drop.hash[:16]
+    return steps.score_key(model_id, f"{which}-{questions}", p.eval_key)
 
 
 @task(name="resolve-drop", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
@@ -53,25 +54,25 @@ def validate_drop(params: str, drop: dict) -> dict:
 
 
 @task(name="plan", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
-def plan(params: str, drop: dict, snapshot: dict, lam: float | None) -> dict:
+def plan(params: str, drop: dict, snapshot: dict, lam: float | None) -> AdaptPlan:
     return steps.plan(steps.settings(params), drop, snapshot, lam)
 
 
 @task(name="target-sft", retries=0, cache_key_fn=_step_key("target-sft"), result_serializer="json")
-def target_sft(params: str, p: dict) -> dict:
+def target_sft(params: str, p: AdaptPlan) -> dict:
     return steps.train(steps.settings(params), p)
 
 
 @task(name="inject-skill", retries=1, retry_delay_seconds=2, cache_key_fn=_step_key("inject-skill"),
       result_serializer="json")
-def inject_skill(params: str, p: dict) -> dict:
+def inject_skill(params: str, p: AdaptPlan) -> dict:
     return steps.inject_skill(steps.settings(params), p)
 
 
 @task(name="evaluate", retries=0, cache_key_fn=_evaluate_key, result_serializer="json")
-def evaluate(params: str, p: dict, model: str, which: str) -> dict:
+def evaluate(params: str, p: AdaptPlan, model: str, which: str) -> dict:
     s = steps.settings(params)
-    model_dir = p["model_dir"] if model == "candidate" else p["production"]["path"]
+    model_dir = p.model_dir if model == "candidate" else p.production.path
     return steps.score(s, model_dir, steps.questions_for(s, which, p))
 
 
@@ -136,8 +137,8 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     timings["validate"]["compute"] = snapshot["seconds"]
 
     p = run_step(plan, timings, "plan", params, found, snapshot, lam)
-    base.update(candidate=p["candidate"], skill=p["skill"]["id"], **{"lambda": p["lambda"]})
-    if not p["new_questions"]:
+    base.update(candidate=p.candidate, skill=p.skill.id, **{"lambda": p.lam})
+    if not p.new_questions:
         decision = run_step(record_decision, timings, "record", params, {
             **base, "id": f"{run_id}:no-questions", "decision": "rejected", "stage": "contract",
             "reasons": ["the drop has no questions: nothing could show the new model is better; "
@@ -147,9 +148,9 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
         _artifact(decision)
         return decision
 
-    run_step(target_sft, timings, "target_sft", params, p, storage=cache, refresh=not Path(p["sft_dir"]).exists())
+    run_step(target_sft, timings, "target_sft", params, p, storage=cache, refresh=not Path(p.sft_dir).exists())
     injected = run_step(inject_skill, timings, "inject", params, p, storage=cache,
-                        refresh=not Path(p["model_dir"]).exists())
+                        refresh=not Path(p.model_dir).exists())
     scores: dict = {"new": {}, "regression": {}}
     for which in ("new", "regression"):
         for model in ("production", "candidate"):
@@ -158,23 +159,23 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
                                             which, storage=cache, refresh=refresh)
 
     a = s.params.adapt
-    promote, reasons = steps.gate(scores, a.tolerance, a.min_gain, a.drift, p["regression"]["baseline"])
+    promote, reasons = steps.gate(scores, a.tolerance, a.min_gain, a.drift, p.regression.baseline)
     timings["total"] = {"seconds": round(time.perf_counter() - started, 3)}  # up to the decision
-    decision = {**base, "id": f"{run_id}:{p['key'][:16]}", "decision": "promoted" if promote else "rejected",
-                "stage": "gate", "reasons": reasons, "metrics": steps.metrics_summary(scores, p["regression"]["id"]),
+    decision = {**base, "id": f"{run_id}:{p.key[:16]}", "decision": "promoted" if promote else "rejected",
+                "stage": "gate", "reasons": reasons, "metrics": steps.metrics_summary(scores, p.regression.id),
                 "scores": scores, "timings": timings}
     entry = steps.model_entry(s, p, injected, scores, run_id) if promote else None
     decision = run_step(record_decision, timings, "record", params, decision, entry)
     promoted = decision["decision"] == "promoted"
     payload = {"drop": found["name"], "drop_hash": found["hash"], "stage": decision["stage"],
-               "reasons": decision["reasons"], "metrics": decision.get("metrics", {}), "lambda": p["lambda"],
+               "reasons": decision["reasons"], "metrics": decision.get("metrics", {}), "lambda": p.lam,
                "previous": decision["production_before"], "production": decision["production_after"]}
     related = [events.drop_resource(found["hash"], found["name"]) | {"prefect.resource.role": "drop"},
-               events.skill_resource(p["skill"]["id"], "skill")]
-    events.emit(events.PROMOTED if promoted else events.REJECTED, events.model_resource(p["candidate"]), payload,
+               events.skill_resource(p.skill.id, "skill")]
+    events.emit(events.PROMOTED if promoted else events.REJECTED, events.model_resource(p.candidate), payload,
                 related)
     if not promoted and not a.keep_rejected:
-        registry.discard(p["candidate"])
+        registry.discard(p.candidate)
     _artifact(decision)
     logger.info(f"drop {drop}: {decision['decision']}: " + "; ".join(decision["reasons"]))
     return decision

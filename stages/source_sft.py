@@ -1,16 +1,14 @@
 """DVC stage `source_sft`: SFT of the base on source documents (round 1's subset when refining)."""
 
-from past import layout
-from past.knowledge.format import read_knowledge_set, split_by_title
+from past import steps
+from past.knowledge.format import read_knowledge_set
+from past.layout import PIPELINE
 from past.stage import Params, stage
-from past.training.sft import finetune_folder
 
 
 @stage
 def main(params: Params) -> None:
-    first_round = split_by_title(read_knowledge_set(layout.SOURCE), params.skill_rl.rounds)[0]
-    texts = [d["text"] for d in first_round.documents]
-    finetune_folder(layout.BASE, texts, params.source_sft, params.seed, layout.SOURCE_SFT)
+    steps.source_sft(params, PIPELINE.base, read_knowledge_set(PIPELINE.source), PIPELINE.source_sft)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """A tiny PaST project on disk for the flow tests: the DVC pipeline's outputs, built in ~40 s.
 
-Same layout as a checkout after `dvc repro` (data/world/{source,target}, models/{base,target_sft,past},
-models/skill/skill.safetensors, params.yaml with an `adapt:` group), built with the library functions
-the stages call, on a small world and a 2-layer Llama: base pre-training (P0 bios + QA), source SFT,
-GRPO, extraction, target SFT, injection. Real training throughout; the numbers are small, not fake.
+Same layout as a checkout after `dvc repro` (`past.layout.Layout`: data/world/{p0,source,target},
+models/{base,source_sft,skill_rl,target_sft,past}, models/skill/skill.safetensors, params.yaml with an
+`adapt:` group), built by the same `past.steps` the stages call, on a small world and a 2-layer Llama:
+base pre-training (P0 bios + QA), source SFT, GRPO, extraction, target SFT, injection (no oracle, no
+evaluate stage). Real training throughout; the numbers are small, not fake.
 """
 
 from __future__ import annotations
@@ -49,36 +50,25 @@ def write_params(root: Path, name: str = "params.yaml", **adapt) -> Path:
 
 
 def build_project(root: Path) -> Path:
-    """Build the pipeline outputs under `root` (the stages' work, in-process); returns root."""
+    """Build the pipeline outputs under `root` through `past.steps`, as the stages do; returns root."""
+    from past import steps
     from past.config import load_params
-    from past.knowledge.format import write_knowledge_set
-    from past.knowledge.world import build_world, world_knowledge_sets
-    from past.modeling import load_model, load_tokenizer, save_model
-    from past.skills import extract_skill, inject
-    from past.training.pretrain import pretrain_tiny_base
-    from past.training.grpo import run_grpo
-    from past.training.sft import finetune_folder
+    from past.knowledge.format import read_knowledge_set
+    from past.layout import Layout
 
     torch.set_num_threads(1)
     root.mkdir(parents=True, exist_ok=True)
     params: Params = load_params(write_params(root))
-    world = build_world(params.prepare.world, params.seed)
-    sets = world_knowledge_sets(world, params.prepare.world, params.seed)
-    for name in ("source", "target"):
-        write_knowledge_set(root / "data/world" / name, sets[name])
-    models = root / "models"
-    model, tokenizer = pretrain_tiny_base(params, sets["p0"], world.vocabulary())
-    save_model(model, tokenizer, models / "base")
-    finetune_folder(models / "base", [d["text"] for d in sets["source"].documents], params.source_sft, 0,
-                    models / "source_sft")
-    model, tokenizer = load_model(models / "source_sft"), load_tokenizer(models / "source_sft")
-    run_grpo(model, tokenizer, sets["source"].questions, params.prompt, params.skill_rl.grpo, 0)
-    save_model(model, tokenizer, models / "skill_rl")
-    extract_skill(models / "skill_rl", models / "source_sft", models / "skill/skill.safetensors", overwrite=True)
-    finetune_folder(models / "base", [d["text"] for d in sets["target"].documents], params.target_sft, 0,
-                    models / "target_sft")
-    inject(models / "target_sft", [models / "skill/skill.safetensors"], [params.inject.lam], models / "past",
-           overwrite=True)
+    out = Layout(root)
+    steps.prepare(params, out.world)
+    steps.base(params, out.world, out.base)
+    source, target = read_knowledge_set(out.source), read_knowledge_set(out.target)
+    steps.source_sft(params, out.base, source, out.source_sft)
+    run = steps.skill_rl(params, out.base, out.source_sft, source, out.skill_rl)
+    steps.extract(run, out.skill, steps.skill_provenance(params.base.model, out.source, params.skill_rl.rounds,
+                                                         params.inject.lam, params.seed))
+    steps.sft(out.base, steps.texts(target), params.target_sft, params.seed, out.target_sft)
+    steps.inject(out.target_sft, out.skill, params.inject.lam, out.past)
     return root
 
 

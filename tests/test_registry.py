@@ -103,9 +103,8 @@ def test_discard_never_deletes_a_registered_model(registry):
 
 
 def test_a_person_can_read_it(registry):
-    out = subprocess.run([sys.executable, "-m", "past.continual.registry", str(registry.root)], capture_output=True, text=True,
-                         check=True).stdout
+    past = [sys.executable, "-m", "past.cli", "registry", "show", str(registry.root)]
+    out = subprocess.run(past, capture_output=True, text=True, check=True).stdout
     assert f"production: {registry.production()['id']}" in out and "bootstrap" in out
-    state = json.loads(subprocess.run([sys.executable, "-m", "past.continual.registry", str(registry.root), "--json"],
-                                      capture_output=True, text=True, check=True).stdout)
+    state = json.loads(subprocess.run([*past, "--json"], capture_output=True, text=True, check=True).stdout)
     assert state["format"] == "past-registry/1"

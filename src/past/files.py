@@ -7,7 +7,9 @@ or a full disk leaves the previous artifact, never a torn one.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -79,6 +81,15 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 def write_json_atomic(path: str | Path, data) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv_atomic(path: str | Path, rows: list[dict], columns: list[str]) -> Path:
+    """A CSV table (header + one line per row, `\n` line ends) for `dvc plots`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text_atomic(path, buffer.getvalue())
 
 
 @contextmanager

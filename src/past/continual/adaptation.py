@@ -3,19 +3,21 @@
 One knowledge drop -> maybe a new production model, with no RL on the new data:
 
     resolve (landing.py: confined, complete, hashed) -> validate (Great Expectations) and snapshot
-    -> plan (ids, lambda, where to start) -> train (target SFT on the drop, same code as the DVC stage,
+    -> plan (ids, lambda, where to start) -> train (target SFT on the drop: `steps.sft`, as in the DVC stage,
     on production's SFT weights, with replay of earlier knowledge) -> inject (production skill at the
     registered lambda) -> score (the drop's questions and the fixed regression set, candidate and
     production) -> gate -> the registry records the decision (registry.py).
 
-Every function takes and returns JSON-able values (paths as strings), so Prefect can cache results by
-input hash and a rerun after a crash skips the steps that finished. Every artifact is written whole
-into place (temporary sibling + rename), so an interrupted step leaves nothing that looks finished.
+Every function takes a typed plan (`plans.AdaptPlan`) or JSON-able values (paths as strings) and returns
+JSON-able values, so Prefect can cache results by the plan's key and a rerun after a crash skips the
+steps that finished. Every artifact is written whole into place (temporary sibling + rename), so an
+interrupted step leaves nothing that looks finished.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import shutil
 import time
@@ -23,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from past.config import Params, load_params
+from past.continual.landing import Drop, DropNotReady, Pending, inspect_drop, load_drop
+from past.continual.plans import AdaptPlan, DropRef, Production, Ref, Regression, Start
+from past.continual.registry import Registry, RegistryError, weights_sha256
+from past.evaluation.spec import EvalSpec
 from past.errors import DataError
 from past.files import sha256_file, sha256_json
 from past.jsonl import read_jsonl
 from past.knowledge.format import DOCUMENTS, QUESTIONS
-from past.continual.landing import Drop, DropNotReady, Pending, inspect_drop, load_drop
-from past.continual.registry import Registry, RegistryError, weights_sha256
+from past.layout import Layout
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,11 @@ class Settings:
     def regression_set(self) -> Path:
         return self.resolve(self.params.adapt.regression_set)
 
+    @property
+    def spec(self) -> EvalSpec:
+        """How every score of the flows is graded: as the pipeline's evaluate stage grades."""
+        return EvalSpec.from_params(self.params)
+
 
 def settings(params_path: str | Path = "params.yaml") -> Settings:
     return Settings(Path(params_path), load_params(params_path))
@@ -75,10 +85,8 @@ def ensure_production(s: Settings) -> dict:
     production = registry.production()
     if production is not None:
         return production
-    from past import layout
-
-    paths = {name: s.resolve(path) for name, path in
-             (("model", layout.PAST), ("sft", layout.TARGET_SFT), ("base", layout.BASE), ("skill", layout.SKILL))}
+    pipeline = Layout(s.home)
+    paths = {"model": pipeline.past, "sft": pipeline.target_sft, "base": pipeline.base, "skill": pipeline.skill}
     missing = [str(p) for p in paths.values() if not p.exists()]
     if missing:
         raise RegistryError(f"{registry.root}: no production model, and the pipeline outputs to register as the "
@@ -129,37 +137,42 @@ def failure_report(err: Exception) -> dict:
 # ------------------------------------------------------------------------------------------ plan
 
 
-def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None) -> dict:
+def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None) -> AdaptPlan:
     """Everything that decides the candidate, and its id: the same inputs give the same candidate."""
     started = time.perf_counter()
     registry, a = s.registry, s.params.adapt
     production = ensure_production(s)
     skill = registry.skill()
     if a.on_top == "target":
-        start = {"kind": "target", "id": production["id"], "path": str(registry.path(production["sft"]))}
+        start = Start(kind="target", id=production["id"], path=str(registry.path(production["sft"])))
     else:
-        start = {"kind": "base", "id": production["base"], "path": str(registry.path(registry.base()["path"]))}
+        start = Start(kind="base", id=production["base"], path=str(registry.path(registry.base()["path"])))
     lam = float(lam if lam is not None else a.lam if a.lam is not None else skill["lambda"])
+    if not math.isfinite(lam):
+        raise ValueError(f"lam: must be a finite number, got {lam!r}")
     regression = regression_questions(s)
     inputs = {
-        "drop": drop["hash"], "production": production["id"], "start": start["id"], "on_top": a.on_top,
-        "skill": skill["id"], "lambda": lam, "sft": vars(a.sft), "replay": a.replay, "seed": s.params.seed,
-        "replay_pool": replay_pool_id(s, production), "prompt": s.params.prompt,
+        "drop": drop["hash"], "production": production["id"], "start": start.id, "on_top": a.on_top,
+        "skill": skill["id"], "lambda": lam, "sft": a.sft.model_dump(), "replay": a.replay, "seed": s.params.seed,
+        "replay_pool": replay_pool_id(s, production),
     }
     key = digest(inputs)
     candidate = "m-" + key[:12]
-    return {
-        "key": key, "candidate": candidate, "inputs": inputs,
-        "drop": {"name": drop["name"], "hash": drop["hash"]}, "snapshot": snapshot["snapshot"],
-        "production": {"id": production["id"], "path": str(registry.path(production["path"])),
-                       "lambda": production["lambda"], "skill": production["skill"]},
-        "start": start, "skill": {"id": skill["id"], "path": str(registry.path(skill["path"]))}, "lambda": lam,
-        "sft_dir": str(registry.model_dir(candidate) / "sft"),
-        "model_dir": str(registry.model_dir(candidate) / "model"),
-        "regression": {"id": regression["id"], "count": len(regression["questions"]),
-                       "baseline": regression_baseline(registry, production["id"], regression["id"])},
-        "new_questions": snapshot["questions"], "seconds": round(time.perf_counter() - started, 3),
-    }
+    return AdaptPlan(
+        key=key, candidate=candidate, inputs=inputs, drop=DropRef(name=drop["name"], hash=drop["hash"]),
+        snapshot=snapshot["snapshot"], production=production_ref(s, production), start=start,
+        skill=Ref(id=skill["id"], path=str(registry.path(skill["path"]))), lam=lam,
+        sft_dir=str(registry.model_dir(candidate) / "sft"), model_dir=str(registry.model_dir(candidate) / "model"),
+        regression=Regression(id=regression["id"], count=len(regression["questions"]),
+                              baseline=regression_baseline(registry, production["id"], regression["id"])),
+        new_questions=snapshot["questions"], eval_key=s.spec.key, seconds=round(time.perf_counter() - started, 3))
+
+
+def production_ref(s: Settings, production: dict) -> Production:
+    registry = s.registry
+    return Production(id=production["id"], path=str(registry.path(production["path"])),
+                      sft_path=str(registry.path(production["sft"])), lam=production["lambda"],
+                      skill=production["skill"])
 
 
 # ------------------------------------------------------------------------------------------ train + inject
@@ -185,32 +198,32 @@ def replay_texts(s: Settings, production_id: str, count: int, seed: int) -> list
     return [pool[i % len(pool)] for i in range(count)]
 
 
-def train(s: Settings, p: dict) -> dict:
-    """Target SFT on the drop's documents (+ replay), from production's SFT weights or the base, saved
-    atomically to the candidate's sft/ folder. Same function as the DVC `target_sft` stage."""
+def train(s: Settings, p: AdaptPlan) -> dict:
+    """Target SFT (`steps.sft`, as in the DVC stage) on the drop's documents + replay, from production's
+    SFT weights or the base, saved atomically to the candidate's sft/ folder."""
     started = time.perf_counter()  # imports included: they are the step's cost too
+    from past import steps
     from past.modeling import set_threads
-    from past.training.sft import finetune_folder
 
     set_threads(s.params.threads)
     a = s.params.adapt
-    texts = [d["text"] for d in read_jsonl(Path(p["snapshot"]) / DOCUMENTS)]
-    replayed = round(len(texts) * a.replay / (1 - a.replay)) if a.replay else 0
-    texts += replay_texts(s, p["production"]["id"], replayed, s.params.seed)
-    finetune_folder(p["start"]["path"], texts, a.sft, s.params.seed, p["sft_dir"])
-    return {"sft_dir": p["sft_dir"], "texts": len(texts), "replayed": replayed,
+    documents = [d["text"] for d in read_jsonl(Path(p.snapshot) / DOCUMENTS)]
+    replayed = round(len(documents) * a.replay / (1 - a.replay)) if a.replay else 0
+    documents += replay_texts(s, p.production.id, replayed, s.params.seed)
+    steps.sft(Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir))
+    return {"sft_dir": p.sft_dir, "texts": len(documents), "replayed": replayed,
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def inject_skill(s: Settings, p: dict) -> dict:
+def inject_skill(s: Settings, p: AdaptPlan) -> dict:
     """theta = theta_sft(candidate) + lambda * v(production skill), streamed into the candidate's model/."""
     started = time.perf_counter()  # imports included: they are the step's cost too
-    from past.skills import inject
+    from past import steps
 
-    inject(p["sft_dir"], [p["skill"]["path"]], [p["lambda"]], p["model_dir"], overwrite=True,
-           card={"drop": p["drop"]["name"], "drop_hash": p["drop"]["hash"], "parent": p["production"]["id"],
-                 "candidate": p["candidate"]})
-    return {"model_dir": p["model_dir"], "weights_sha256": weights_sha256(p["model_dir"]),
+    steps.inject(Path(p.sft_dir), Path(p.skill.path), p.lam, Path(p.model_dir),
+                 card={"drop": p.drop.name, "drop_hash": p.drop.hash, "parent": p.production.id,
+                       "candidate": p.candidate})
+    return {"model_dir": p.model_dir, "weights_sha256": weights_sha256(p.model_dir),
             "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -228,25 +241,28 @@ def regression_questions(s: Settings) -> dict:
     return {"id": digest([[q["id"], q["question"], q["answers"]] for q in questions])[:16], "questions": questions}
 
 
-def questions_for(s: Settings, which: str, p: dict) -> list[dict]:
+def questions_for(s: Settings, which: str, p: AdaptPlan) -> list[dict]:
     if which == "regression":
         return regression_questions(s)["questions"]
-    path = Path(p["snapshot"]) / QUESTIONS
+    path = Path(p.snapshot) / QUESTIONS
     return read_jsonl(path) if path.exists() else []
 
 
+def score_key(model_id: str, questions_id: str, eval_key: str) -> str:
+    """Cache key of one score: the model, the question set and everything else a score depends on."""
+    return f"evaluate-{model_id}-{questions_id}-{eval_key}"
+
+
 def score(s: Settings, model_dir: str, questions: list[dict]) -> dict:
-    """Closed-book exact match and F1 of a saved model on `questions`."""
+    """Closed-book scores of a saved model on `questions`, graded as the pipeline grades (`Settings.spec`)."""
     started = time.perf_counter()  # imports included: they are the step's cost too
-    from past.evaluation.metrics import closed_book_scores
-    from past.modeling import load_model, load_tokenizer, set_threads
+    from past import steps
+    from past.modeling import set_threads
 
     set_threads(s.params.threads)
-    model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
-    scores = closed_book_scores(model, tokenizer, questions, s.params.prompt, s.params.evaluate.batch_size,
-                                s.params.evaluate.max_new_tokens, desc=f"scoring {Path(model_dir).parent.name}")
-    return {"exact_match": round(scores["exact_match"], 4), "f1": round(scores["f1"], 4),
-            "questions": len(questions), "seconds": round(time.perf_counter() - started, 3)}
+    scores = steps.score(s.spec, model_dir, questions, desc=f"scoring {Path(model_dir).parent.name}")
+    return {**{k: round(v, 4) for k, v in scores.items() if k != "questions"}, "questions": len(questions),
+            "seconds": round(time.perf_counter() - started, 3)}
 
 
 # ------------------------------------------------------------------------------------------ gate
@@ -293,16 +309,16 @@ def gate(scores: dict, tolerance: float, min_gain: float, drift: float = 1.0,
     return ok, reasons
 
 
-def model_entry(s: Settings, p: dict, injected: dict, scores: dict, run: str | None) -> dict:
+def model_entry(s: Settings, p: AdaptPlan, injected: dict, scores: dict, run: str | None) -> dict:
     """The registry entry a promoted candidate gets."""
     registry = s.registry
     return {
-        "id": p["candidate"], "path": str(Path(p["model_dir"]).relative_to(registry.root)),
-        "sft": str(Path(p["sft_dir"]).relative_to(registry.root)),
+        "id": p.candidate, "path": str(Path(p.model_dir).relative_to(registry.root)),
+        "sft": str(Path(p.sft_dir).relative_to(registry.root)),
         "base": registry.production()["base"] if registry.production() else None,
-        "skill": p["skill"]["id"], "lambda": p["lambda"], "drop": p["drop"], "parent": p["production"]["id"],
-        "on_top": p["start"]["kind"], "run": run, "weights_sha256": injected["weights_sha256"],
-        "metrics": metrics_summary(scores, p["regression"]["id"]),
+        "skill": p.skill.id, "lambda": p.lam, "drop": p.drop.model_dump(), "parent": p.production.id,
+        "on_top": p.start.kind, "run": run, "weights_sha256": injected["weights_sha256"],
+        "metrics": metrics_summary(scores, p.regression.id),
     }
 
 

@@ -33,7 +33,6 @@ import fcntl
 import json
 import os
 import shutil
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -321,24 +320,3 @@ def _copy_folder(source: str | Path, target: Path) -> None:
     if not target.exists():
         copy_folder_atomic(source, target)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m past.continual.registry [ROOT] [--decisions N]`: print the registry for a person."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m past.continual.registry", description=main.__doc__)
-    parser.add_argument("root", nargs="?", default="models/registry")
-    parser.add_argument("--decisions", type=int, default=10, help="how many recent decisions to list")
-    parser.add_argument("--json", action="store_true", help="print registry.json as is")
-    args = parser.parse_args(argv)
-    registry = Registry(args.root)
-    try:
-        print(json.dumps(registry.state(), indent=2) if args.json else registry.summary(args.decisions))
-    except RegistryError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,6 +32,7 @@ def run_step(task, timings: dict, name: str, *args, storage: Path | None = None,
     state = task(*args, return_state=True)
     result = state.result()  # raises the task's exception if it failed
     cached = state.name == "Cached"
-    compute = result.get("seconds", 0.0) if isinstance(result, dict) and not cached else 0.0
+    reported = result.get("seconds", 0.0) if isinstance(result, dict) else getattr(result, "seconds", 0.0)
+    compute = 0.0 if cached else reported
     timings[name] = {"seconds": round(time.perf_counter() - started, 3), "cached": cached, "compute": compute}
     return result

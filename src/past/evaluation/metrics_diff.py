@@ -10,8 +10,6 @@ import json
 import subprocess
 import sys
 
-DESCRIPTION = "Render `dvc metrics diff` as a Markdown table for a pull-request comment."
-
 
 def dvc_metrics_diff(a_rev: str = "HEAD", b_rev: str | None = None, cwd=None, everything: bool = False) -> dict:
     # dvc of this very environment, whether or not its bin/ folder is on PATH
@@ -46,30 +44,3 @@ def _change(value) -> str:
     arrow = "▲" if value > 0 else "▼"
     return f"{arrow} {value:+.4g}"
 
-
-def add_arguments(parser) -> None:
-    parser.add_argument("a_rev", nargs="?", default="HEAD", help="old revision (default: HEAD)")
-    parser.add_argument("b_rev", nargs="?", default=None, help="new revision (default: the workspace)")
-    parser.add_argument("--all", action="store_true", help="list unchanged metrics too")
-
-
-def print_diff(args) -> int:
-    try:
-        diff = dvc_metrics_diff(args.a_rev, args.b_rev, everything=args.all)
-    except RuntimeError as err:
-        print(f"past: error: {err}", file=sys.stderr)
-        return 2
-    print(markdown_table(diff, args.a_rev, args.b_rev or "workspace"))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="past metrics diff", description=DESCRIPTION)
-    add_arguments(parser)
-    return print_diff(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

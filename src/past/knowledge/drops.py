@@ -9,9 +9,11 @@ so the drops of one world never overlap either.
 
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
 
-from past.config import WorldParams
+from past.config import Params, WorldParams
 from past.knowledge.format import KnowledgeSet
 from past.knowledge.world import ATTRIBUTES, Person, World, documents_for, questions_for
 
@@ -45,36 +47,19 @@ def world_drop(world: World, params: WorldParams, count: int, index: int, seed: 
     return KnowledgeSet(f"drop-{index:03d}", "qa", documents, questions_for(people, "eval"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m past.knowledge.drops LANDING/NAME [--index K] [--people N]`: land a drop of new people.
 
-    Written as a careful copy should be: into a hidden sibling folder first, manifest last, then one rename,
-    so the watcher never sees a half-written drop.
-    """
-    import argparse
-    import os
-    from pathlib import Path
-
-    from past.config import load_params
+def land_world_drop(folder: Path, params: Params, people: int, index: int) -> KnowledgeSet:
+    """Write drop number `index` of `people` new people into `folder` (inside a landing folder) as a careful
+    copy should be made: into a hidden sibling first, manifest last, then one rename, so a watcher never
+    sees a half-written drop."""
     from past.knowledge.format import write_knowledge_set
     from past.knowledge.world import build_world
 
-    parser = argparse.ArgumentParser(prog="python -m past.knowledge.drops", description=main.__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="the drop's folder inside the landing folder, e.g. landing/news-001")
-    parser.add_argument("--index", type=int, default=0, help="drop number: each number gives other new people")
-    parser.add_argument("--people", type=int, default=10, help="new people in the drop (5 questions each)")
-    parser.add_argument("--params", default="params.yaml", help="params file whose world the people come from")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    world = build_world(params.prepare.world, params.seed)
-    ks = world_drop(world, params.prepare.world, args.people, args.index, params.seed)
-    folder = args.folder
+    folder = Path(folder)
+    if folder.exists():
+        raise FileExistsError(f"{folder} exists: a drop is never written over")
+    ks = world_drop(build_world(params.prepare.world, params.seed), params.prepare.world, people, index, params.seed)
     tmp = folder.with_name(f".{folder.name}.copying")
     write_knowledge_set(tmp, ks)
     os.replace(tmp, folder)
-    print(f"{folder}: {len(ks.documents)} documents, {len(ks.questions)} questions")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return ks

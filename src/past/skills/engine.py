@@ -21,7 +21,7 @@ from .errors import NonFiniteError, SkillError
 from .outputs import atomic_output, copy_support_files, refuse_existing
 from .overlap import WINDOW, BufferPool, ordered_map, scratch
 from .provenance import decode_metadata, encode_metadata, skill_metadata, write_model_card
-from .safetensors_io import SafetensorsFileWriter, ShardedFolderWriter, parse_size
+from .safetensors_io import SafetensorsFileWriter, ShardedFolderWriter, check_skill_file_name, parse_size
 from .sources import BLOCK_ELEMENTS, LinearCombination, TensorSource, TensorSpec, row_blocks
 
 Terms = list[tuple[float, TensorSource]]
@@ -111,6 +111,7 @@ def extract_skill(
     """
     rl_dir, sft_dir, out_file = Path(rl_dir), Path(sft_dir), Path(out_file)
     dtype = as_dtype(dtype)
+    check_skill_file_name(out_file)
     refuse_existing(out_file, overwrite)
     rl = open_model(rl_dir, base=rl_base, default_base=sft_dir)
     sft = open_model(sft_dir, base=sft_base)

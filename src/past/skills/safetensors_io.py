@@ -165,14 +165,19 @@ def _index_map(folder: Path) -> dict[str, str]:
         raise CheckpointError(f"corrupt index {folder / INDEX_NAME}: {e}") from None
 
 
+def check_skill_file_name(path: Path) -> None:
+    """One rule for skill files, written or read: a single file named `*.safetensors`."""
+    if path.suffix != ".safetensors":
+        raise_if_pickle(path)
+        raise CheckpointError(f"not a safetensors file: {path} (a skill file's name ends in .safetensors)")
+
+
 def _weight_files(path: Path) -> list[Path]:
     """The safetensors files that make up a checkpoint at `path`, refusing missing shards and pickles."""
     if not path.exists():
         raise CheckpointError(f"no such file or directory: {path}")
     if path.is_file():
-        if path.suffix != ".safetensors":
-            raise_if_pickle(path)
-            raise CheckpointError(f"not a safetensors file: {path}")
+        check_skill_file_name(path)
         return [path]
     if (path / INDEX_NAME).exists():
         shards = sorted(set(_index_map(path).values()))

