@@ -17,11 +17,7 @@ from past.modeling import build_tiny_llama, build_word_tokenizer
 from past.prompting import render_prompts, uses_chat
 from past.training.grpo import run_grpo, vllm_server_arguments
 
-CHAT = ("{% for m in messages %}<|user|> {{ m['content'] }} <|end|> {% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>{% endif %}")
-WORDS = "question answer : ? where was ann bob born kelm tras <|user|> <|assistant|> <|end|>".split()
-QUESTIONS = [{"id": "q1", "question": "where was ann born ?", "answers": ["kelm"]},
-             {"id": "q2", "question": "where was bob born ?", "answers": ["tras"]}]
+from chat_fixtures import CHAT, QUESTIONS, WORDS
 
 
 def tiny(chat: bool):

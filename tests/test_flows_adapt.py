@@ -236,6 +236,25 @@ def test_forgetting_earlier_knowledge_is_rejected_by_the_gate(shared, promoted, 
     assert production_id(shared) == before
 
 
+def test_a_change_of_grading_rescores_production_and_the_candidate(shared, promoted, flows):
+    """Scores are cached by model, questions and EvalSpec: another max_new_tokens or chat is another score."""
+    make_drop(shared.landing, "news-spec", 4)
+    params = write_params(shared.root, "params-spec.yaml", min_gain=1.0, keep_rejected=1)  # rejected, kept
+    first = flows.adapt("news-spec", params=str(params))
+    assert first["decision"] == "rejected" and first["stage"] == "gate"
+    again = flows.adapt("news-spec", force=True, params=str(params))  # same grading: every score cached
+    assert all(again["timings"][f"evaluate_{w}_{m}"]["cached"] for w in ("new", "regression")
+               for m in ("production", "candidate"))
+    data = yaml.safe_load(params.read_text())
+    data["evaluate"]["max_new_tokens"] = 3
+    params.write_text(yaml.safe_dump(data))
+    regraded = flows.adapt("news-spec", force=True, params=str(params))
+    assert regraded["candidate"] == first["candidate"] and regraded["timings"]["target_sft"]["cached"]  # not retrained
+    assert not any(regraded["timings"][f"evaluate_{w}_{m}"]["cached"] for w in ("new", "regression")
+                   for m in ("production", "candidate"))
+    shared.registry.discard(first["candidate"])
+
+
 # ------------------------------------------------------------------------------------------ crash + resume
 
 
