@@ -54,10 +54,11 @@ def main() -> None:
 def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -> dict:
     import torch
 
-    from past.evaluation.metrics import answer_contained, closed_book_predictions, score_answers
+    from past.evaluation.metrics import closed_book_predictions, score_answers
     from past.knowledge.squad import squad_sets
     from past.modeling import load_model, load_tokenizer, save_model, set_threads
     from past.modeling_gguf import load_packaged_model
+    from past.scoring import contained
     from past.skills import SkillVector
     from past.training.refinement import acquire_skill
     from past.knowledge.format import split_by_title
@@ -130,11 +131,11 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
                                          "control target SFT + random direction")
     samples = [{"question": q["question"], "gold": q["answers"][0], **{m: a[i] for m, a in answers.items()}}
                for i, q in enumerate(questions[:8])]
-    contained = {m: [answer_contained(a[i], q["answers"]) for i, q in enumerate(questions)]
-                 for m, a in answers.items()}
+    per_question = {m: [contained(a[i], q["answers"]) for i, q in enumerate(questions)]
+                    for m, a in answers.items()}
     return {"questions": len(questions), "passages": {"source": s.source_passages, "target": s.target_passages},
             "scores": scores, "skill_rl": report["rounds"], "seconds": timings, "samples": samples,
-            "contained_per_question": contained,
+            "contained_per_question": per_question,
             "params": dataclasses.asdict(params)["skill_rl"]}
 
 

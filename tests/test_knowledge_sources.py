@@ -104,11 +104,11 @@ def test_toolbench_closed_book_tool_use(tmp_path):
     assert call_success("I cannot help", ["convert_for_fx_rates"], tools) == 0.0
     assert function_name("Sky Cast", "Current Weather") == "current_weather_for_sky_cast"
     # the same judgement as a GRPO reward and as an evaluation metric
-    reward = reward_function("tool_call", target.tools)
+    reward = reward_function("call_success", target.tools)
     assert reward([good, [{"role": "assistant", "content": "quote_for_ticker_pro()"}]],
                   [["convert_for_fx_rates"], ["quote_for_ticker_pro"]]) == [1.0, 0.0]  # symbol is required
     with pytest.raises(ValueError, match="needs the knowledge set's tools"):
-        reward_function("tool_call")
+        reward_function("call_success")
     scores = score_answers([good, "no call"], target.questions, target.tools)
     assert scores["call_success"] == 0.5 and scores["exact_match"] == 0.0
     assert split_by_title(source, 2)[1].tools == source.tools

@@ -16,10 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from past.training.rewards import SCORERS
-
-REWARDS = (*SCORERS, "tool_call")  # tool_call grades against the knowledge set's tool schemas
-METRICS = ("exact_match", "f1", "contained", "judge", "call_success")  # what evaluation reports
+from past.scoring import METRICS, REWARDS  # one spelling: a reward is the metric of the same name
 
 
 class ConfigError(ValueError):
@@ -144,8 +141,8 @@ class GRPOParams:
     max_new_tokens: int = knob(2, "longest sampled answer (a one-word answer and its terminator)", 1)
     temperature: float = knob(1.0, "sampling temperature", 0.0)
     beta: float = knob(0.0, "KL penalty towards the starting model", 0.0)
-    reward: str = knob("exact_match", "verifiable reward: exact_match, token_f1, answer_contained (the gold answer "
-                                      "within the answer line: reachable by chatty instruct models) or tool_call "
+    reward: str = knob("exact_match", "verifiable reward: exact_match, f1, contained (the gold answer "
+                                      "within the answer line: reachable by chatty instruct models) or call_success "
                                       "(closed-book tool use: a relevant API with its required and only known parameters)")
     vllm_server: str = knob("", "base URL of a `trl vllm-serve` server that generates the samples (TRL's "
                                 "vllm_mode='server', GPU); empty: generate in-process")
