@@ -14,7 +14,6 @@ Writes benchmarks/results/squad_smollm2.{json,md}.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from past.config import parse, Params
+from past.config import Params, validate_params
 from past.pipeline_repo import ROOT, deep_merge
 
 # Qwen2.5-7B, single passage, GPT-4.1 yes/no grader (SEAL and PaST papers; shared/data/squad-seal/README.md)
@@ -40,7 +39,7 @@ def main() -> None:
                         help="target SFT epochs, the same for both arms (steps follow from each arm's documents)")
     args = parser.parse_args()
     raw = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()), yaml.safe_load(args.preset.read_text()))
-    params = parse(Params, raw, "")
+    params = validate_params(raw)
     work = args.work or Path(tempfile.mkdtemp(prefix="past-squad-"))
     results = run_study(params, work, args.lambdas, args.epochs)
     results["preset"] = str(args.preset.relative_to(ROOT)) if args.preset.is_relative_to(ROOT) else str(args.preset)
@@ -96,7 +95,8 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
     for arm, sets in arms.items():
         folder = work / f"target_sft_{arm}"
         texts = [d["text"] for d in sets["target"].documents]
-        sft = dataclasses.replace(params.target_sft, steps=math.ceil(epochs * len(texts) / params.target_sft.batch_size))
+        steps = math.ceil(epochs * len(texts) / params.target_sft.batch_size)
+        sft = params.target_sft.model_copy(update={"steps": steps})
         if not (folder / "config.json").exists():
             finetune_folder(base, texts, sft, params.seed, folder)
         lap(f"target SFT ({arm}: {len(texts)} documents, {sft.steps} steps)")
@@ -136,7 +136,7 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
     return {"questions": len(questions), "passages": {"source": s.source_passages, "target": s.target_passages},
             "scores": scores, "skill_rl": report["rounds"], "seconds": timings, "samples": samples,
             "contained_per_question": per_question,
-            "params": dataclasses.asdict(params)["skill_rl"]}
+            "params": params.skill_rl.model_dump()}
 
 
 def markdown(results: dict) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from past.config import ConfigError, Params, load_params, parse
+from past.config import ConfigError, load_params, validate_params
 from past.errors import DataError
 from past.evaluation.metrics import score_answers
 from past.knowledge.format import read_knowledge_set, split_by_title, write_knowledge_set
@@ -121,9 +121,9 @@ def test_toolbench_closed_book_tool_use(tmp_path):
 
 def test_prepare_source_is_checked_and_the_squad_stage_writes_all_sets(tmp_path):
     with pytest.raises(ConfigError, match="prepare.source: 'wiki' is not one of world, squad, loogle, toolbench"):
-        parse(Params, {"prepare": {"source": "wiki"}}, "")
+        validate_params({"prepare": {"source": "wiki"}})
     with pytest.raises(ConfigError, match="prepare.squad.target_documents"):
-        parse(Params, {"prepare": {"squad": {"target_documents": "summary"}}}, "")
+        validate_params({"prepare": {"squad": {"target_documents": "summary"}}})
     assert load_params(ROOT / "params.yaml").prepare.source == "world"
     root = tmp_path / "seal"
     root.mkdir()
@@ -153,6 +153,6 @@ def test_every_preset_is_a_valid_params_override(preset):
 
     raw = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()),
                      yaml.safe_load((ROOT / "presets" / preset).read_text()))
-    params = parse(Params, raw, "")
+    params = validate_params(raw)
     assert params.prepare.source in ("squad", "loogle", "toolbench") and params.base.model != "tiny"
     assert params.chat in ("on", "off")  # quoted in YAML: a bare on/off would be a boolean and fail to parse

@@ -3,7 +3,7 @@ equal to the in-process `hf` backend's. Skipped, with the reason, where that ven
 
 import pytest
 
-from past.config import Params, SFTParams, TinyModelParams, parse
+from past.config import SFTParams, TinyModelParams, validate_params
 from past.evaluation.backends import closed_book_answers
 from past.evaluation.vllm_backend import DEFAULT_VENV, vllm_python
 from past.modeling import build_tiny_llama, build_word_tokenizer, save_model
@@ -30,9 +30,9 @@ def test_vllm_backend_answers_like_the_hf_backend(tmp_path):
     folder = save_model(model, tokenizer, tmp_path / "tiny")
     evaluate = {"batch_size": 4, "max_new_tokens": 3, "vllm_venv": str(VENV),
                 "vllm_args": ["--enforce-eager", "--optimization-level", "0"]}
-    hf = closed_book_answers(folder, tokenizer, QUESTIONS, parse(Params, {"evaluate": evaluate}, ""))
+    hf = closed_book_answers(folder, tokenizer, QUESTIONS, validate_params({"evaluate": evaluate}))
     served = closed_book_answers(folder, tokenizer, QUESTIONS,
-                                 parse(Params, {"evaluate": {**evaluate, "backend": "vllm"}}, ""))
+                                 validate_params({"evaluate": {**evaluate, "backend": "vllm"}}))
     # vLLM detokenises the completion after the prompt, so it keeps the space before the first word
     assert [a.strip() for a in served] == [a.strip() for a in hf]
     assert sum(a.split()[:1] == [c] for a, c in zip(hf, FACTS.values())) >= 3  # it learned the facts

@@ -143,7 +143,7 @@ def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None) -> d
     regression = regression_questions(s)
     inputs = {
         "drop": drop["hash"], "production": production["id"], "start": start["id"], "on_top": a.on_top,
-        "skill": skill["id"], "lambda": lam, "sft": vars(a.sft), "replay": a.replay, "seed": s.params.seed,
+        "skill": skill["id"], "lambda": lam, "sft": a.sft.model_dump(), "replay": a.replay, "seed": s.params.seed,
         "replay_pool": replay_pool_id(s, production), "prompt": s.params.prompt,
     }
     key = digest(inputs)

@@ -10,7 +10,6 @@ Each refresh uses a new seed (params.seed + number of earlier refreshes), so rer
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -29,8 +28,8 @@ def plan(s: Settings) -> dict:
     source = s.resolve(params.adapt.source_set)
     attempts = sum(1 for d in registry.state()["decisions"] if d.get("stage") == "skill")
     seed = params.seed + 1 + attempts
-    inputs = {"base": base["id"], "source": content_hash(source), "source_sft": vars(params.source_sft),
-              "skill_rl": dataclasses.asdict(params.skill_rl), "seed": seed, "production": production["id"],
+    inputs = {"base": base["id"], "source": content_hash(source), "source_sft": params.source_sft.model_dump(),
+              "skill_rl": params.skill_rl.model_dump(), "seed": seed, "production": production["id"],
               "skill": skill["id"], "lambda": skill["lambda"], "prompt": params.prompt}
     key = digest(inputs)
     work = registry.root / "refresh" / key[:16]
@@ -47,7 +46,7 @@ def plan(s: Settings) -> dict:
 
 
 def _params(s: Settings, p: dict):
-    return dataclasses.replace(s.params, seed=p["seed"])
+    return s.params.model_copy(update={"seed": p["seed"]})
 
 
 def source_sft(s: Settings, p: dict) -> dict:
