@@ -14,7 +14,6 @@ Writes benchmarks/results/squad_smollm2.{json,md}.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from past.config import parse, Params
+from past.config import Params, validate_params
 from past.pipeline_repo import ROOT, deep_merge
 
 # Qwen2.5-7B, single passage, GPT-4.1 yes/no grader (SEAL and PaST papers; shared/data/squad-seal/README.md)
@@ -40,7 +39,7 @@ def main() -> None:
                         help="target SFT epochs, the same for both arms (steps follow from each arm's documents)")
     args = parser.parse_args()
     raw = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()), yaml.safe_load(args.preset.read_text()))
-    params = parse(Params, raw, "")
+    params = validate_params(raw)
     work = args.work or Path(tempfile.mkdtemp(prefix="past-squad-"))
     results = run_study(params, work, args.lambdas, args.epochs)
     results["preset"] = str(args.preset.relative_to(ROOT)) if args.preset.is_relative_to(ROOT) else str(args.preset)
@@ -54,10 +53,11 @@ def main() -> None:
 def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -> dict:
     import torch
 
-    from past.evaluation.metrics import answer_contained, closed_book_predictions, score_answers
+    from past.evaluation.metrics import closed_book_predictions, score_answers
     from past.knowledge.squad import squad_sets
     from past.modeling import load_model, load_tokenizer, save_model, set_threads
     from past.modeling_gguf import load_packaged_model
+    from past.scoring import contained
     from past.skills import SkillVector
     from past import steps
 
@@ -93,7 +93,8 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
     for arm, sets in arms.items():
         folder = work / f"target_sft_{arm}"
         texts = [d["text"] for d in sets["target"].documents]
-        sft = dataclasses.replace(params.target_sft, steps=math.ceil(epochs * len(texts) / params.target_sft.batch_size))
+        steps = math.ceil(epochs * len(texts) / params.target_sft.batch_size)
+        sft = params.target_sft.model_copy(update={"steps": steps})
         if not (folder / "config.json").exists():
             steps.sft(base, texts, sft, params.seed, folder)
         lap(f"target SFT ({arm}: {len(texts)} documents, {sft.steps} steps)")
@@ -127,12 +128,12 @@ def run_study(params: Params, work: Path, lambdas: list[float], epochs: float) -
                                          "control target SFT + random direction")
     samples = [{"question": q["question"], "gold": q["answers"][0], **{m: a[i] for m, a in answers.items()}}
                for i, q in enumerate(questions[:8])]
-    contained = {m: [answer_contained(a[i], q["answers"]) for i, q in enumerate(questions)]
-                 for m, a in answers.items()}
+    per_question = {m: [contained(a[i], q["answers"]) for i, q in enumerate(questions)]
+                    for m, a in answers.items()}
     return {"questions": len(questions), "passages": {"source": s.source_passages, "target": s.target_passages},
             "scores": scores, "skill_rl": report["rounds"], "seconds": timings, "samples": samples,
-            "contained_per_question": contained,
-            "params": dataclasses.asdict(params)["skill_rl"]}
+            "contained_per_question": per_question,
+            "params": params.skill_rl.model_dump()}
 
 
 def markdown(results: dict) -> str:

@@ -27,8 +27,8 @@ TOLERANCE = 0.1  # 6 of the 60 regression questions: drops of 4 people lose 0-5 
 
 PARAMS = {
     "seed": 0, "threads": 1,
-    "prepare": {"world": {k: getattr(WORLD, k) for k in WORLD.__dataclass_fields__}},
-    "base": {"tiny": {k: getattr(TINY, k) for k in TINY.__dataclass_fields__}, "steps": 300, "lr": 0.003,
+    "prepare": {"world": {k: getattr(WORLD, k) for k in WorldParams.model_fields}},
+    "base": {"tiny": {k: getattr(TINY, k) for k in TinyModelParams.model_fields}, "steps": 300, "lr": 0.003,
              "batch_size": 16},
     "source_sft": {"steps": 150, "batch_size": 16},
     "skill_rl": {"rounds": 1, "grpo": {"steps": 8, "prompts_per_step": 8, "num_generations": 4}},

@@ -12,9 +12,10 @@ import torch
 from past.config import GRPOParams, TinyModelParams
 from past.evaluation.generate import eos_token_ids, generate_answers
 from past.evaluation.judge import GRADE_TEMPLATE, Judge, JudgeError
-from past.evaluation.metrics import answer_contained, closed_book_predictions, score_answers
+from past.evaluation.metrics import closed_book_predictions, score_answers
 from past.modeling import build_tiny_llama, build_word_tokenizer
 from past.prompting import render_prompts, uses_chat
+from past.scoring import contained
 from past.training.grpo import run_grpo, vllm_server_arguments
 
 from chat_fixtures import CHAT, QUESTIONS, WORDS
@@ -29,10 +30,10 @@ def tiny(chat: bool):
     return model, tokenizer
 
 
-def test_answer_contained_and_scores():
-    assert answer_contained("The answer is Ada Kelm.", ["Ada Kelm"]) == 1.0
-    assert answer_contained("Kelmford", ["kelm"]) == 0.0  # whole words only
-    assert answer_contained("no idea\nAda Kelm", ["Ada Kelm"]) == 0.0  # the answer line only
+def test_contained_and_scores():
+    assert contained("The answer is Ada Kelm.", ["Ada Kelm"]) == 1.0
+    assert contained("Kelmford", ["kelm"]) == 0.0  # whole words only
+    assert contained("no idea\nAda Kelm", ["Ada Kelm"]) == 0.0  # the answer line only
     scores = score_answers(["It was kelm.", "tras"], QUESTIONS)
     assert scores["exact_match"] == 0.5 and scores["contained"] == 1.0
     with pytest.raises(ValueError, match="1 predictions for 2"):
@@ -66,7 +67,7 @@ def test_chat_prompts_are_generated_without_a_second_bos_and_stop_at_every_eos()
 def test_grpo_with_a_chat_template_trains_on_user_turns():
     torch.manual_seed(0)
     model, tokenizer = tiny(chat=True)
-    params = GRPOParams(steps=1, lr=1e-2, prompts_per_step=2, num_generations=2, max_new_tokens=2, reward="token_f1")
+    params = GRPOParams(steps=1, lr=1e-2, prompts_per_step=2, num_generations=2, max_new_tokens=2, reward="f1")
     curve = run_grpo(model, tokenizer, QUESTIONS, "question : {question} answer :", params, seed=0, chat="on")
     # TRL rendered the user turns itself (conversational prompts) and graded the assistant's text
     assert [point["step"] for point in curve] == [1] and 0.0 <= curve[0]["reward"] <= 1.0

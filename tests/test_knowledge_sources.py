@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from past.config import ConfigError, Params, load_params, parse
+from past.config import ConfigError, load_params, validate_params
 from past.errors import DataError
 from past.evaluation.metrics import score_answers
 from past.knowledge.format import read_knowledge_set, split_by_title, write_knowledge_set
@@ -104,11 +104,11 @@ def test_toolbench_closed_book_tool_use(tmp_path):
     assert call_success("I cannot help", ["convert_for_fx_rates"], tools) == 0.0
     assert function_name("Sky Cast", "Current Weather") == "current_weather_for_sky_cast"
     # the same judgement as a GRPO reward and as an evaluation metric
-    reward = reward_function("tool_call", target.tools)
+    reward = reward_function("call_success", target.tools)
     assert reward([good, [{"role": "assistant", "content": "quote_for_ticker_pro()"}]],
                   [["convert_for_fx_rates"], ["quote_for_ticker_pro"]]) == [1.0, 0.0]  # symbol is required
     with pytest.raises(ValueError, match="needs the knowledge set's tools"):
-        reward_function("tool_call")
+        reward_function("call_success")
     scores = score_answers([good, "no call"], target.questions, target.tools)
     assert scores["call_success"] == 0.5 and scores["exact_match"] == 0.0
     assert split_by_title(source, 2)[1].tools == source.tools
@@ -121,9 +121,9 @@ def test_toolbench_closed_book_tool_use(tmp_path):
 
 def test_prepare_source_is_checked_and_the_squad_stage_writes_all_sets(tmp_path):
     with pytest.raises(ConfigError, match="prepare.source: 'wiki' is not one of world, squad, loogle, toolbench"):
-        parse(Params, {"prepare": {"source": "wiki"}}, "")
+        validate_params({"prepare": {"source": "wiki"}})
     with pytest.raises(ConfigError, match="prepare.squad.target_documents"):
-        parse(Params, {"prepare": {"squad": {"target_documents": "summary"}}}, "")
+        validate_params({"prepare": {"squad": {"target_documents": "summary"}}})
     assert load_params(ROOT / "params.yaml").prepare.source == "world"
     root = tmp_path / "seal"
     root.mkdir()
@@ -153,6 +153,6 @@ def test_every_preset_is_a_valid_params_override(preset):
 
     raw = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()),
                      yaml.safe_load((ROOT / "presets" / preset).read_text()))
-    params = parse(Params, raw, "")
+    params = validate_params(raw)
     assert params.prepare.source in ("squad", "loogle", "toolbench") and params.base.model != "tiny"
     assert params.chat in ("on", "off")  # quoted in YAML: a bare on/off would be a boolean and fail to parse

