@@ -120,14 +120,13 @@ def test_valid_drop_runs_end_to_end_and_promotes(shared, promoted):
 
 
 def test_the_promoted_model_answers_the_new_questions(shared, promoted):
-    from past.evaluation.metrics import closed_book_scores
+    from past import steps
+    from past.evaluation.spec import EvalSpec
     from past.jsonl import read_jsonl
-    from past.modeling import load_model, load_tokenizer
 
     folder = shared.registry.root / "production"
     questions = read_jsonl(shared.landing / "news-0" / "questions.jsonl")
-    em = closed_book_scores(load_model(folder), load_tokenizer(folder), questions, "question : {question} answer :",
-                            256, 2)["exact_match"]
+    em = steps.score(EvalSpec(prompt="question : {question} answer :"), folder, questions)["exact_match"]
     assert em == pytest.approx(promoted.decision["metrics"]["new_candidate_exact_match"], abs=1e-4)
 
 

@@ -32,8 +32,3 @@ def closed_book_predictions(model, tokenizer, questions: list[dict], prompt: str
     return generate_answers(model, tokenizer, prompts, batch_size, max_new_tokens, desc=desc,
                             add_special_tokens=not uses_chat(tokenizer, chat))
 
-
-def closed_book_scores(model, tokenizer, questions: list[dict], prompt: str, batch_size: int,
-                       max_new_tokens: int, desc: str = "evaluating", chat: str = "auto") -> dict[str, float]:
-    predictions = closed_book_predictions(model, tokenizer, questions, prompt, batch_size, max_new_tokens, desc, chat)
-    return score_answers(predictions, questions)
