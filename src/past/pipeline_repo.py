@@ -11,12 +11,12 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]  # the project checkout (src/past/sandbox.py)
+ROOT = Path(__file__).resolve().parents[2]  # the project checkout (src/past/pipeline_repo.py)
 PIPELINE_FILES = ["dvc.yaml", "stages", "src"]
 
 
 def run(args: list[str], cwd: Path, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
-    """Run a command in the sandbox with this venv's `dvc` and `python` and the sandbox's own `src`."""
+    """Run a command in the pipeline repository with this venv's `dvc` and `python` and its own `src`."""
     env = dict(os.environ, PYTHONPATH=str(cwd / "src"))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # dvc and python of this venv
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=capture, text=True)

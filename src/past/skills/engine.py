@@ -34,7 +34,7 @@ def stream_combination(
 ) -> dict[str, float]:
     """Compute sum_i c_i * source_i block by block and hand each block to `sink(name, start_row, block)`.
 
-    Blocks are computed on worker threads (pipeline.py) and reach `sink` in order, on the calling thread.
+    Blocks are computed on worker threads (overlap.py) and reach `sink` in order, on the calling thread.
     One writer, because ext4 serialises buffered writes to a file and a second writer spins in the kernel
     while it waits: with two, that spinning was 10% of all CPU time, and in slow minutes on this project's
     VMs it added 60% to the wall time. `sink` must be done with a block on return (its buffer is reused).
