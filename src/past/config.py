@@ -27,7 +27,7 @@ from past.scoring import METRICS, REWARDS, Metric, Reward  # one spelling: a rew
 __all__ = ["ConfigError", "Params", "load_params", "validate_params", "METRICS", "REWARDS", "SOURCES",
            "WorldParams", "SquadParams", "LoogleParams", "ToolbenchParams", "PrepareParams", "TinyModelParams",
            "BaseParams", "SFTParams", "GRPOParams", "SkillRLParams", "InjectParams", "EvaluateParams",
-           "OracleParams", "AdaptParams"]
+           "OracleParams", "AdaptParams", "TrainParams", "LoraParams"]
 
 Source = Literal["world", "squad", "loogle", "toolbench"]
 SOURCES: tuple[str, ...] = get_args(Source)
@@ -250,6 +250,44 @@ class AdaptParams(Group):
                                                           "once decided (0)")
 
 
+class LoraParams(Group):
+    """Low-rank adapters (PEFT) for every SFT and GRPO step; the base model's pre-training stays full."""
+
+    rank: int = Field(0, ge=0, description="LoRA rank r; 0 trains every weight (full fine-tuning)")
+    alpha: float = Field(32.0, gt=0.0, description="LoRA scale alpha (the update is alpha / r * B @ A)")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter's input")
+    target_modules: list[str] = Field(["all-linear"], min_length=1,
+                                      description="module names to adapt, or [all-linear] (PEFT: every linear layer "
+                                                  "but the output head)")
+
+
+class TrainParams(Group):
+    """How every training step runs (pipeline stages and flows alike): memory, precision, checkpoints."""
+
+    micro_batch_size: int = Field(0, ge=0, description="sequences per forward/backward pass; gradient accumulation "
+                                                       "keeps the global batch (batch_size, prompts_per_step x "
+                                                       "num_generations) whatever this is; 0: the whole batch at once")
+    activation_checkpointing: Literal["auto", "on", "off"] = Field(
+        "auto", description="recompute activations in the backward pass (less memory, ~25% more time): auto is on "
+                            "with CUDA, off on CPU")
+    optimizer: Literal["adamw", "adafactor", "adamw_8bit"] = Field(
+        "adamw", description="adamw (fp32 moments: 8 bytes a parameter), adafactor (factored second moments, a few "
+                             "bytes a matrix row) or adamw_8bit (bitsandbytes, CUDA: 2 bytes a parameter)")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="compute precision; master weights, gradients and optimizer state stay fp32 (GRPO's "
+                            "updates are far below bf16's spacing): auto is bf16 where the device has it, else fp32")
+    save_dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="dtype of the model folders a user serves (target SFT, PaST, oracle); auto: the dtype the "
+                            "base came in (bf16 for most hub models, fp32 for the tiny one). The RL pair and the "
+                            "skill vector are always kept in fp32")
+    max_length: int = Field(0, ge=0, description="longest SFT sequence in tokens (longer documents are truncated); "
+                                                 "0: the model's context")
+    checkpoint_steps: int = Field(0, ge=0, description="save a resumable checkpoint every N optimizer steps into the "
+                                                       "step's work folder (models/.work/...); 0: none")
+    memory_limit_gib: float = Field(0.0, ge=0.0, description="accelerator memory a training step may plan for, in "
+                                                             "GiB; 0: the device's own (no check on CPU)")
+
+
 class Params(Group):
     seed: int = Field(0, ge=0, description="seed of the world and of every training run")
     threads: int = Field(1, ge=1, description="torch threads per process (one is ~10x faster than two on a shared "
@@ -268,6 +306,8 @@ class Params(Group):
     oracle: OracleParams = Field(default_factory=OracleParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     adapt: AdaptParams = Field(default_factory=AdaptParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    lora: LoraParams = Field(default_factory=LoraParams)
 
     @field_validator("prompt")
     @classmethod
