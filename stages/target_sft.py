@@ -9,7 +9,7 @@ from past.stage import Params, stage
 @stage
 def main(params: Params) -> None:
     target = read_knowledge_set(PIPELINE.target)
-    steps.sft(PIPELINE.base, steps.texts(target), params.target_sft, params.seed, PIPELINE.target_sft)
+    steps.target_sft(params, PIPELINE.base, target, PIPELINE.target_sft)
 
 
 if __name__ == "__main__":

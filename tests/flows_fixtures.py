@@ -67,7 +67,7 @@ def build_project(root: Path) -> Path:
     run = steps.skill_rl(params, out.base, out.source_sft, source, out.skill_rl)
     steps.extract(run, out.skill, steps.skill_provenance(params.base.model, out.source, params.skill_rl.rounds,
                                                          params.inject.lam, params.seed))
-    steps.sft(out.base, steps.texts(target), params.target_sft, params.seed, out.target_sft)
+    steps.target_sft(params, out.base, target, out.target_sft)
     steps.inject(out.target_sft, out.skill, params.inject.lam, out.past)
     return root
 

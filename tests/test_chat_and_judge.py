@@ -68,7 +68,7 @@ def test_grpo_with_a_chat_template_trains_on_user_turns():
     torch.manual_seed(0)
     model, tokenizer = tiny(chat=True)
     params = GRPOParams(steps=1, lr=1e-2, prompts_per_step=2, num_generations=2, max_new_tokens=2, reward="f1")
-    curve = run_grpo(model, tokenizer, QUESTIONS, "question : {question} answer :", params, seed=0, chat="on")
+    _, curve = run_grpo(model, tokenizer, QUESTIONS, "question : {question} answer :", params, seed=0, chat="on")
     # TRL rendered the user turns itself (conversational prompts) and graded the assistant's text
     assert [point["step"] for point in curve] == [1] and 0.0 <= curve[0]["reward"] <= 1.0
 

@@ -28,7 +28,8 @@ def test_tokenizer_round_trips_words_and_starts_with_bos(saved):
 def test_saved_folder_reloads_identically_through_the_hub_loading_path(saved):
     folder, model, _ = saved
     assert (folder / "model.safetensors").exists() and not list(folder.glob("*.bin"))
-    reloaded, tokenizer = load_pretrained_base(str(folder))  # from_pretrained accepts folders like hub ids
+    reloaded, tokenizer, published = load_pretrained_base(str(folder))  # from_pretrained takes folders like hub ids
+    assert published == torch.float32 and reloaded.dtype == torch.float32
     assert not reloaded.config.tie_word_embeddings
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, reloaded.state_dict()[name]), name
@@ -53,3 +54,21 @@ def test_failed_save_keeps_the_previous_model(saved):
         save_model(model, object(), folder)  # the tokenizer save fails half way
     assert (folder / "model.safetensors").read_bytes() == before
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".tiny")]
+
+
+def test_a_served_dtype_is_stored_while_the_model_in_memory_stays_fp32(saved, tmp_path):
+    from safetensors import safe_open
+
+    from past.modeling import save_dtype, save_model, stored_dtype
+
+    folder, model, tokenizer = saved
+    half = save_model(model, tokenizer, tmp_path / "bf16", dtype=torch.bfloat16)
+    with safe_open(half / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    assert model.dtype == torch.float32 and str(model.config.dtype).removeprefix("torch.") == "float32"  # still fp32
+    assert stored_dtype(half) == torch.bfloat16 and stored_dtype(folder) == torch.float32
+    assert save_dtype("auto", half) == torch.bfloat16 and save_dtype("fp32", half) == torch.float32
+    reloaded, _, published = load_pretrained_base(str(half))
+    assert published == torch.bfloat16 and reloaded.dtype == torch.float32  # master weights: fp32
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], tensor.to(torch.bfloat16).float()), name

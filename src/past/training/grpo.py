@@ -13,17 +13,22 @@ from trl import GRPOConfig, GRPOTrainer
 
 from past.config import GRPOParams
 from past.prompting import question_prompt, uses_chat
-from past.training.arguments import quiet_transformers, trainer_arguments
+from past.training.arguments import TrainingRun, lora_config, quiet_transformers, trainer_arguments
 from past.training.rewards import reward_function
 
 
 def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOParams, seed: int,
-             chat: str = "auto", tools: list[dict] | None = None) -> list[dict]:
-    """Train `model` in place; returns the reward curve as [{"step", "reward"}].
+             chat: str = "auto", tools: list[dict] | None = None, run: TrainingRun | None = None):
+    """Train `model`; returns (the trained model, the reward curve as [{"step", "reward"}]). With LoRA the model
+    is the PEFT model: the adapter is the RL update, saved as such (the skill engine reads adapters).
 
-    With a chat template in use (see `prompting.uses_chat`) each prompt is one user turn: TRL applies the
-    template, opens the assistant's turn, and a completion ends at the tokenizer's EOS (end of turn).
+    One optimizer step sees prompts_per_step x num_generations completions, generated together; training runs
+    them in micro-batches of `train.micro_batch_size` (gradient accumulation), so the global batch and the
+    generation batch do not depend on the memory knobs. With a chat template in use (see
+    `prompting.uses_chat`) each prompt is one user turn: TRL applies the template, opens the assistant's turn,
+    and a completion ends at the tokenizer's EOS (end of turn).
     """
+    run = run or TrainingRun()
     quiet_transformers()
     prompts = [question_prompt(prompt, q) for q in questions]
     if uses_chat(tokenizer, chat):
@@ -32,12 +37,13 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
         "prompt": prompts,
         "answers": [q["answers"] for q in questions],
     })
+    completions = params.prompts_per_step * params.num_generations
     with tempfile.TemporaryDirectory(prefix="past-grpo-") as out:
-        args = trainer_arguments(out, params.steps, params.lr, seed)
+        args = trainer_arguments(out, params.steps, params.lr, seed, completions, run)
         args.update(lr_scheduler_type="constant", lr_scheduler_kwargs={}, logging_steps=1)
         config = GRPOConfig(
             **args,
-            per_device_train_batch_size=params.prompts_per_step * params.num_generations,
+            generation_batch_size=completions,  # one generation round per optimizer step, micro-batches or not
             num_generations=params.num_generations,
             max_completion_length=params.max_new_tokens,
             temperature=params.temperature,
@@ -45,10 +51,11 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
             **vllm_server_arguments(params.vllm_server),
         )
         trainer = GRPOTrainer(model=model, reward_funcs=reward_function(params.reward, tools), args=config,
-                              train_dataset=dataset, processing_class=tokenizer)
+                              train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(run.lora))
         trainer.train()
-    return [{"step": int(row["step"]), "reward": float(row["reward"])}
-            for row in trainer.state.log_history if "reward" in row]
+    curve = [{"step": int(row["step"]), "reward": float(row["reward"])}
+             for row in trainer.state.log_history if "reward" in row]
+    return trainer.model, curve
 
 
 def vllm_server_arguments(url: str) -> dict:

@@ -11,8 +11,9 @@ import random
 
 from past.config import Params
 from past.knowledge.format import KnowledgeSet
-from past.modeling import build_tiny_llama, build_word_tokenizer, load_model, load_tokenizer
+from past.modeling import build_tiny_llama, build_word_tokenizer, hub_dtype, load_model, load_tokenizer
 from past.prompting import qa_text
+from past.training.arguments import TrainingRun
 from past.training.sft import run_sft
 
 
@@ -22,7 +23,7 @@ def pretrain_tiny_base(params: Params, p0: KnowledgeSet, vocabulary: list[str]):
     model = build_tiny_llama(params.base.tiny, tokenizer, params.seed)
     if params.base.steps:
         texts = pretraining_mixture(p0, params.prompt, params.base.qa_fraction, params.seed)
-        run_sft(model, tokenizer, texts, params.base.as_sft(), params.seed)
+        model = run_sft(model, tokenizer, texts, params.base.as_sft(), params.seed, TrainingRun(train=params.train))
     return model, tokenizer
 
 
@@ -38,5 +39,6 @@ def pretraining_mixture(p0: KnowledgeSet, prompt: str, qa_fraction: float, seed:
 
 
 def load_pretrained_base(model_id: str):
-    """A pretrained LLM from the hub (or a local folder): the real `from_pretrained` path."""
-    return load_model(model_id), load_tokenizer(model_id)
+    """A pretrained LLM from the hub (or a local folder): the real `from_pretrained` path, in fp32 (the master
+    weights of every training step), with the dtype it was published in (what the base is stored as)."""
+    return load_model(model_id), load_tokenizer(model_id), hub_dtype(model_id)

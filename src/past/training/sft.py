@@ -9,31 +9,36 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from past.config import SFTParams
-from past.training.arguments import quiet_transformers, trainer_arguments
+from past.training.arguments import TrainingRun, lora_config, quiet_transformers, trainer_arguments
 
 
-def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int):
-    """Train `model` in place on `texts` for `params.steps` steps; returns the trainer's log history."""
+def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, run: TrainingRun | None = None):
+    """Train `model` on `texts` for `params.steps` steps; returns the trained model (with LoRA, the adapter
+    merged into the weights: what SFT stores is knowledge, kept in full weights)."""
+    run = run or TrainingRun()
     quiet_transformers()
     # the step budget, not the epoch count, sets the work: repeat the shuffled texts to fill it
     rng = random.Random(seed)
     needed = params.steps * params.batch_size
     rows = [texts[i % len(texts)] for i in range(max(needed, len(texts)))]
     rng.shuffle(rows)
+    max_length = min(run.train.max_length or model.config.max_position_embeddings,
+                     model.config.max_position_embeddings)
     with tempfile.TemporaryDirectory(prefix="past-sft-") as out:
-        config = SFTConfig(**trainer_arguments(out, params.steps, params.lr, seed, params.warmup_ratio),
-                           per_device_train_batch_size=params.batch_size, max_length=model.config.max_position_embeddings,
-                           dataset_text_field="text", packing=False)
+        config = SFTConfig(**trainer_arguments(out, params.steps, params.lr, seed, params.batch_size, run,
+                                               params.warmup_ratio),
+                           max_length=max_length, dataset_text_field="text", packing=False)
         trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_dict({"text": rows}),
-                             processing_class=tokenizer)
+                             processing_class=tokenizer, peft_config=lora_config(run.lora))
         trainer.train()
-    return trainer.state.log_history
+    return trainer.model.merge_and_unload() if run.uses_lora else trainer.model
 
 
-def finetune_folder(source, texts: list[str], params: SFTParams, seed: int, output) -> None:
-    """Load a saved model, SFT it on `texts` and save it to `output` (atomically)."""
+def finetune_folder(source, texts: list[str], params: SFTParams, seed: int, output, run: TrainingRun | None = None,
+                    save_dtype=None) -> None:
+    """Load a saved model, SFT it on `texts` and save it to `output` (atomically, in `save_dtype`)."""
     from past.modeling import load_model, load_tokenizer, save_model
 
     model, tokenizer = load_model(source), load_tokenizer(source)
-    run_sft(model, tokenizer, texts, params, seed)
-    save_model(model, tokenizer, output)
+    model = run_sft(model, tokenizer, texts, params, seed, run)
+    save_model(model, tokenizer, output, dtype=save_dtype)
