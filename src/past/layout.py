@@ -62,6 +62,10 @@ class Layout:
     def oracle(self) -> Path:
         return self.root / "models/oracle"
 
+    def live(self, stage: str) -> Path:
+        """The stage's training metrics (DVCLive: metrics.json, plots/metrics/*.tsv)."""
+        return self.root / "dvclive" / stage
+
     @property
     def metrics(self) -> Path:
         return self.root / "metrics"

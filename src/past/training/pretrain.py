@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import random
 
-from past.config import Params
+from dataclasses import replace
+
+from past.config import LoraParams, Params
 from past.knowledge.format import KnowledgeSet
 from past.modeling import build_tiny_llama, build_word_tokenizer, hub_dtype, load_model, load_tokenizer
 from past.prompting import qa_text
@@ -17,13 +19,15 @@ from past.training.arguments import TrainingRun
 from past.training.sft import run_sft
 
 
-def pretrain_tiny_base(params: Params, p0: KnowledgeSet, vocabulary: list[str]):
-    """A word-level tokenizer over the world and a tiny Llama pre-trained on P0 bios + QA pairs."""
+def pretrain_tiny_base(params: Params, p0: KnowledgeSet, vocabulary: list[str], run: TrainingRun | None = None):
+    """A word-level tokenizer over the world and a tiny Llama pre-trained on P0 bios + QA pairs (every weight
+    trained: LoRA is for fine-tuning)."""
     tokenizer = build_word_tokenizer(vocabulary)
     model = build_tiny_llama(params.base.tiny, tokenizer, params.seed)
     if params.base.steps:
         texts = pretraining_mixture(p0, params.prompt, params.base.qa_fraction, params.seed)
-        model = run_sft(model, tokenizer, texts, params.base.as_sft(), params.seed, TrainingRun(train=params.train))
+        run = replace(run, lora=LoraParams()) if run else TrainingRun(train=params.train)
+        model = run_sft(model, tokenizer, texts, params.base.as_sft(), params.seed, run)
     return model, tokenizer
 
 

@@ -68,7 +68,7 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
             save_model(load_model(source_sft), load_tokenizer(source_sft), pair.sft, dtype=stored_dtype(source_sft))
         else:
             finetune_folder(base, [d["text"] for d in subset.documents], params.source_sft, params.seed + k, pair.sft,
-                            run, save_dtype=stored_dtype(source_sft))
+                            run.round(k, "sft/"), save_dtype=stored_dtype(source_sft))
         model, tokenizer = load_model(pair.sft), load_tokenizer(pair.sft)
         start = pair.sft
         if k > 1:
@@ -79,7 +79,7 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
         # Every metric, not only the reward's: an instruct model's RL shows in answer-contained first.
         before = closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
         model, curve = run_grpo(model, tokenizer, subset.questions, params.prompt, params.skill_rl.grpo,
-                                params.seed + k, chat=params.chat, tools=subset.tools, run=run)
+                                params.seed + k, chat=params.chat, tools=subset.tools, run=run.round(k))
         after = closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
         if run.uses_lora:
             save_adapter(model, pair.rl, base=final / start.relative_to(out) if start.is_relative_to(out) else start)

@@ -29,7 +29,7 @@ def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, ru
                                                params.warmup_ratio),
                            max_length=max_length, dataset_text_field="text", packing=False)
         trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_dict({"text": rows}),
-                             processing_class=tokenizer, peft_config=lora_config(run.lora))
+                             processing_class=tokenizer, peft_config=lora_config(run.lora), callbacks=run.callbacks())
         trainer.train()
     return trainer.model.merge_and_unload() if run.uses_lora else trainer.model
 
