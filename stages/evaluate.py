@@ -36,6 +36,9 @@ def main(params: Params) -> None:
     plot_lambda_sweep(sweep, {"oracle (RL on target)": head["oracle"], "base": head["base"],
                               "control: base + $\\lambda$ v": head["control"]},
                       P.plots / "lambda_sweep.png", chosen_lambda=lam, metric=metric)
+    write_json_atomic(P.metrics / "disk.json", steps.disk_usage({
+        "base": P.base, "source_sft": P.source_sft, "skill_rl": P.skill_rl, "skill": P.skill,
+        "target_sft": P.target_sft, "past": P.past, "oracle": P.oracle}))
     for name, value in head.items():
         print(f"evaluate: {name:>10}: {metric} {value:.3f}")
 

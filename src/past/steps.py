@@ -200,6 +200,16 @@ def orthogonality(skill: Path, source_sft_dir: Path, target_sft_dir: Path, base_
 # ------------------------------------------------------------------------------------------ evaluate
 
 
+def disk_usage(folders: dict[str, Path]) -> dict:
+    """Bytes on disk of each artifact (a folder's files, or one file) and their sum: what a run costs to keep."""
+    def size(path: Path) -> int:
+        path = Path(path)
+        return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    sizes = {name: size(path) for name, path in folders.items()}
+    return {"bytes": sizes, "total_bytes": sum(sizes.values()), "total_gib": round(sum(sizes.values()) / 2**30, 4)}
+
+
 def score(spec: EvalSpec, model, questions: list[dict], tokenizer=None, desc: str = "evaluating",
           tools: list[dict] | None = None, judge=None) -> dict[str, float]:
     """Closed-book scores of a model (a saved folder, or a loaded model with its tokenizer) on `questions`."""
