@@ -12,6 +12,7 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,14 +24,21 @@ MODELS = ["base", "target_sft", "past", "oracle", "control"]
 
 
 def run_seed(seed: int, params: dict) -> dict:
+    """One fresh `dvc repro` of `params` at `seed`: its metrics, wall time and what its skill takes on disk."""
     with tempfile.TemporaryDirectory(prefix=f"past-seed{seed}-") as folder:
         folder = Path(folder)
         params_file = folder / "params.seed.yaml"
         params_file.write_text(yaml.safe_dump({**params, "seed": seed}))
         repo = make_pipeline_repo(folder / "repo", params_file)
+        started = time.perf_counter()
         run(["dvc", "repro"], repo)
         metrics = json.loads((repo / "metrics/eval.json").read_text())
+        metrics["seconds"] = round(time.perf_counter() - started, 1)
         metrics["orthogonality"] = json.loads((repo / "metrics/orthogonality.json").read_text())
+        metrics["disk"] = json.loads((repo / "metrics/disk.json").read_text())
+        last = (repo / "models/skill_rl/LAST_ROUND").read_text().strip()
+        rl = repo / "models/skill_rl" / last / "rl"  # with LoRA: the adapter, the RL update as trained
+        metrics["rl_artifact_bytes"] = sum(f.stat().st_size for f in rl.glob("*.safetensors"))
         metrics["sweep"] = (repo / "plots/lambda_sweep.csv").read_text()
         return metrics
 
