@@ -85,8 +85,10 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
             save_adapter(model, pair.rl, base=final / start.relative_to(out) if start.is_relative_to(out) else start)
         else:
             save_model(model, tokenizer, pair.rl, dtype=torch.float32)
-        del model  # free round k's weights before round k+1 loads its own
+        del model  # free round k's weights (and the trainer's optimizer state) before round k+1 loads its own
         gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
         report["rounds"].append({"round": k, "questions": len(subset.questions),
                                  **{f"start_{m}": v for m, v in before.items() if m != "questions"},
                                  **{f"rl_{m}": v for m, v in after.items() if m != "questions"}})
