@@ -9,7 +9,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "past"
 LAYERS = [
     {"errors", "files", "jsonl", "layout", "scoring", "prompting"},
     {"config"},
-    {"contracts", "knowledge", "modeling", "modeling_gguf", "skills"},
+    {"contracts", "knowledge", "modeling", "modeling_gguf", "skills", "planner"},
     {"evaluation"},
     {"training"},
     {"steps"},

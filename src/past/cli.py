@@ -1,7 +1,7 @@
 """The `past` command.
 
 Commands are grouped (`past skill ...`, `past metrics diff`, `past pipeline new`, `past registry show`,
-`past drop new`); each group adds its subcommands in its own `_add_<group>` function. Every refusal of bad
+`past drop new`, `past plan`); each group adds its subcommands in its own `_add_<group>` function. Every refusal of bad
 input is a one-line `past: error: ...` on stderr and exit code 2, with nothing written.
 """
 
@@ -287,6 +287,86 @@ def _add_drop(groups) -> None:
     p.set_defaults(func=_drop_new)
 
 
+def _plan(args) -> int:
+    import yaml
+
+    from past.config import validate_params
+    from past.pipeline_repo import deep_merge, dotted_override
+    from past.planner import (GiB, PlanError, check_fits, describe_model, memory_limit, pipeline_lengths,
+                              pipeline_model, pipeline_steps, plan_step)
+
+    try:
+        raw = yaml.safe_load(args.params.read_text(encoding="utf-8")) if args.params.exists() else {}
+        if args.preset:
+            raw = deep_merge(raw or {}, yaml.safe_load(args.preset.read_text(encoding="utf-8")) or {})
+        raw = deep_merge(raw or {}, dotted_override(args.set))
+    except (OSError, yaml.YAMLError, ValueError) as e:
+        raise CommandError(str(e)) from None
+    params = validate_params(raw)
+    root = args.root or args.params.parent
+    try:
+        spec = describe_model(args.model) if args.model else pipeline_model(params, root)
+        lengths, notes = pipeline_lengths(params, spec, root)
+    except PlanError as e:
+        raise CommandError(str(e)) from None
+    device = args.device or ("cuda" if args.gpu_gib else None)
+    if args.gpu_gib:
+        limit, source = int(args.gpu_gib * GiB), f"--gpu-gib {args.gpu_gib:g}"
+    elif params.train.memory_limit_gib > 0:
+        limit, source = int(params.train.memory_limit_gib * GiB), "train.memory_limit_gib"
+    else:
+        from past.planner import default_device
+
+        device = device or default_device()
+        limit, source = memory_limit(params.train, device), "the device's memory"
+    device = device or "cpu"
+    print(f"model {spec.describe()}")
+    for note in notes:
+        print(f"note: {note}")
+    if limit is None:
+        print(f"no limit on {device}: estimates only (give --gpu-gib or train.memory_limit_gib to check)")
+    sharding = "fsdp" if args.shard else "none"
+    failed = 0
+    for step in pipeline_steps(params):
+        est = plan_step(params, spec, step, device=device, processes=args.gpus, sharding=sharding, **lengths[step])
+        print()
+        print(est.table())
+        if limit is None:
+            continue
+        try:
+            check_fits(est, limit, source, params.train.max_length)
+            print(f"  fits: {est.total / GiB:.1f} of {limit / GiB:.1f} GiB")
+        except PlanError as e:
+            failed += 1
+            print("  DOES NOT FIT: " + str(e).replace("\n", "\n  "))
+    if limit is not None:
+        print(f"\n{failed} of {len(pipeline_steps(params))} steps do not fit" if failed else "\nevery step fits")
+    return 1 if failed else 0
+
+
+def _add_plan(groups) -> None:
+    p = groups.add_parser("plan", help="will each training step fit? its peak accelerator memory, before loading",
+                          description="Estimate the peak accelerator memory of every training step of the pipeline "
+                                      "(weights, gradients, optimizer state, activations, LM head, reference model, "
+                                      "generation) from the params and the model's config, and check it against a "
+                                      "limit. Nothing is loaded. Exit code 1 when a step does not fit.")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    p.add_argument("--preset", type=Path,
+                   help="a params override file applied on top, e.g. presets/squad-qwen7b-gpu.yaml")
+    p.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one param (repeatable), e.g. -S train.micro_batch_size=8")
+    p.add_argument("--model", help="model folder, hub id (local cache) or builtin (qwen2.5-0.5b, qwen2.5-7b, "
+                                   "qwen2.5-72b, smollm2-135m); default: models/base, else base.model")
+    p.add_argument("--gpu-gib", type=float, help="memory of one GPU in GiB, e.g. 141 (default: train.memory_limit_gib, "
+                                                 "else the local CUDA device; none on CPU)")
+    p.add_argument("--gpus", type=int, default=1, help="data-parallel processes, one per GPU (default 1)")
+    p.add_argument("--shard", action="store_true", help="FSDP / ZeRO-3 full sharding over --gpus (rough)")
+    p.add_argument("--device", choices=["cuda", "cpu"], help="what the steps run on (default: cuda with --gpu-gib, "
+                                                             "else what torch sees)")
+    p.add_argument("--root", type=Path, help="project folder with data/ and models/ (default: the params file's)")
+    p.set_defaults(func=_plan)
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -298,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline(groups)
     _add_registry(groups)
     _add_drop(groups)
+    _add_plan(groups)
     return parser
 
 
@@ -310,11 +391,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from past.config import ConfigError
     from past.continual.registry import RegistryError
+    from past.planner import PlanError
     from past.skills.errors import SkillError
 
     try:
         return args.func(args)
-    except (SkillError, CommandError, ConfigError, RegistryError, argparse.ArgumentTypeError) as e:
+    except (SkillError, CommandError, ConfigError, RegistryError, PlanError, argparse.ArgumentTypeError) as e:
         print(f"past: error: {e}", file=sys.stderr)
         return 2
 
