@@ -176,3 +176,25 @@ def test_past_plan_prints_a_table_per_step(tmp_path, capsys):
     # a tiny model whose vocabulary cannot be known without the prepared data
     assert main(["plan", "--params", str(params), "-S", "prepare.source=squad"]) == 2
     assert "vocabulary.json is missing" in capsys.readouterr().err
+
+
+def test_a_training_step_that_will_not_fit_is_refused_before_anything_loads(tmp_path):
+    """steps.target_sft with a memory limit far below the estimate: PlanError naming a knob, no output."""
+    from past import steps
+    from past.config import validate_params
+    from past.knowledge.format import KnowledgeSet
+    from past.modeling import build_tiny_llama, build_word_tokenizer, save_model
+    from past.planner import PlanError
+
+    words = "ann was born in kelm".split()
+    tokenizer = build_word_tokenizer(words)
+    base = save_model(build_tiny_llama(TinyModelParams(hidden_size=32, num_layers=2, num_heads=2,
+                                                       intermediate_size=64), tokenizer, 0), tokenizer, tmp_path / "base")
+    target = KnowledgeSet("t", "qa", [{"id": "d", "title": "ann", "text": "ann was born in kelm"}], [])
+    params = validate_params({"train": {"memory_limit_gib": 0.0001}, "target_sft": {"steps": 1, "batch_size": 1}})
+    with pytest.raises(PlanError) as refused:
+        steps.target_sft(params, base, target, tmp_path / "target_sft")
+    message = str(refused.value)
+    assert "target_sft" in message and "train.memory_limit_gib" in message
+    assert any(knob in message for knob in ("train.micro_batch_size", "lora.rank", "train.optimizer"))
+    assert not (tmp_path / "target_sft").exists()

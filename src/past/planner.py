@@ -588,9 +588,10 @@ def estimate(model, knobs: Knobs, step: str = "") -> Estimate:
 
 
 def resolved_precision(train, device: str) -> str:
-    """train.precision with auto resolved: bf16 on CUDA, fp32 on CPU. The training steps should set the trainer's
-    bf16 flag from this same function, so that what is planned is what runs."""
-    return train.precision if train.precision != "auto" else ("bf16" if device == "cuda" else "fp32")
+    """train.precision with auto resolved: bf16 (autocast) on CUDA and on CPU alike, as TRL has always run here; a
+    GPU without bf16 falls back to fp32 (training.arguments). The trainer's bf16 flag is set from this same
+    function, so that what is planned is what runs."""
+    return train.precision if train.precision != "auto" else "bf16"
 
 
 def resolved_checkpointing(train, device: str) -> bool:

@@ -23,13 +23,14 @@ def stage(main):
 
         from past.contracts import ContractViolation
         from past.modeling import set_threads
+        from past.planner import PlanError
         from past.skills import SkillError
 
         set_threads(params.threads)
         set_seed(params.seed)
         try:
             main(params)
-        except (DataError, ContractViolation, SkillError) as err:
+        except (DataError, ContractViolation, SkillError, PlanError) as err:
             sys.exit(f"error: {err}")
 
     return run

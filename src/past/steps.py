@@ -90,8 +90,18 @@ def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Pa
     return Path(out)
 
 
+def check_memory(params: Params, model: Path, step: str, documents: list[str] | None = None) -> None:
+    """Refuse a step that will not fit the accelerator (or `train.memory_limit_gib`) before anything loads:
+    the planner's estimate from the model's safetensors headers and the knobs, naming the knob to change."""
+    from past.planner import check_step, longest_tokens
+
+    words = 1.0 if params.base.model == "tiny" else 1.3  # the tiny tokenizer is word-level
+    check_step(params, model, step, sft_tokens=longest_tokens(documents, words) if documents else None)
+
+
 def target_sft(params: Params, base_dir: Path, target: KnowledgeSet, out: Path, run: TrainingRun | None = None) -> Path:
     """SFT of the base on the target's documents only, stored in the served dtype."""
+    check_memory(params, base_dir, "target_sft", texts(target))
     return sft(base_dir, texts(target), params.target_sft, params.seed, out, run or training_run(params),
                served_dtype(params, base_dir))
 
@@ -100,6 +110,7 @@ def source_sft(params: Params, base_dir: Path, source: KnowledgeSet, out: Path, 
     """SFT of the base on the source documents (the first refinement round's subset), stored in the served
     dtype: RL starts from the stored values, so the RL pair stays exact."""
     first_round = split_by_title(source, params.skill_rl.rounds)[0]
+    check_memory(params, base_dir, "source_sft", texts(first_round))
     return sft(base_dir, texts(first_round), params.source_sft, params.seed, out, run or training_run(params),
                served_dtype(params, base_dir))
 
@@ -119,6 +130,7 @@ def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: Knowl
     """GRPO on the source questions with iterative refinement (`skill_rl.rounds`), into `out` whole."""
     from past.training.refinement import acquire_skill
 
+    check_memory(params, source_sft_dir, "skill_rl")
     with atomic_dir(out) as tmp:
         report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, tmp, spec,
                                run or training_run(params), final=Path(out))
@@ -131,6 +143,7 @@ def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path
     from past.training.grpo import run_grpo
 
     run = run or training_run(params)
+    check_memory(params, target_sft_dir, "oracle")
     model, tokenizer = load_model(target_sft_dir), load_tokenizer(target_sft_dir)
     model, _ = run_grpo(model, tokenizer, target.questions_in("oracle"), params.prompt, params.oracle.grpo,
                         params.seed, chat=params.chat, tools=target.tools, run=run)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from past.config import LoraParams, TrainParams
+from past.planner import resolved_checkpointing, resolved_precision
 
 OPTIMIZERS = {"adamw": "adamw_torch_fused", "adafactor": "adafactor", "adamw_8bit": "adamw_bnb_8bit"}
 
@@ -56,14 +57,16 @@ def batch_split(global_batch: int, micro_batch_size: int, processes: int = 1) ->
     return micro, global_batch // (micro * processes)
 
 
-def uses_bf16(precision: str) -> bool:
-    """Whether the forward runs under bf16 autocast. `auto`: wherever the device computes in bf16 (CUDA with
-    bf16 support; torch's CPU backend has bf16 autocast too, which TRL has always used on CPU here)."""
-    if precision == "fp32":
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def uses_bf16(train: TrainParams) -> bool:
+    """Whether the forward runs under bf16 autocast: as the planner resolves `train.precision` (auto: bf16, also
+    on CPU, where torch has bf16 autocast and TRL has always used it here), but never on a GPU without bf16."""
+    if resolved_precision(train, device()) != "bf16":
         return False
-    if precision == "bf16" or not torch.cuda.is_available():
-        return True
-    return torch.cuda.is_bf16_supported()
+    return train.precision == "bf16" or not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
 
 
 def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch: int, run: TrainingRun,
@@ -73,7 +76,6 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch
         raise ValueError("train.optimizer: adamw_8bit needs bitsandbytes (pip install bitsandbytes; CUDA only); "
                          "or use adafactor")
     micro, accumulation = batch_split(global_batch, train.micro_batch_size)
-    cuda = torch.cuda.is_available()
     return dict(
         output_dir=str(output_dir),
         max_steps=steps,
@@ -84,7 +86,7 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch
         per_device_train_batch_size=micro,
         gradient_accumulation_steps=accumulation,
         optim=OPTIMIZERS[train.optimizer],
-        bf16=uses_bf16(train.precision),
+        bf16=uses_bf16(train),
         adam_beta2=0.98,
         weight_decay=0.0,
         max_grad_norm=1.0,
@@ -93,10 +95,10 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch
         save_strategy="no",
         report_to="none",
         logging_steps=max(1, steps // 50),
-        use_cpu=not cuda,
+        use_cpu=device() == "cpu",
         # recomputation saves GPU memory on large models but costs ~25% of the step time on CPU, where memory
-        # is not what limits the tiny model: auto = on with CUDA only
-        activation_checkpointing={"on": True, "off": False, "auto": cuda}[train.activation_checkpointing],
+        # is not what limits the tiny model: auto = on with CUDA only (the planner counts the same)
+        activation_checkpointing=resolved_checkpointing(train, device()),
         dataloader_num_workers=0,
         disable_tqdm=False,  # the progress bar is the only sign of life in a long stage
     )
