@@ -8,7 +8,8 @@ from past.stage import Params, stage
 
 @stage
 def main(params: Params) -> None:
-    steps.oracle(params, PIPELINE.target_sft, read_knowledge_set(PIPELINE.target), PIPELINE.oracle)
+    steps.oracle(params, PIPELINE.target_sft, read_knowledge_set(PIPELINE.target), PIPELINE.oracle,
+                 run=steps.training_run(params, work=PIPELINE.work("oracle")))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from past.stage import Params, stage
 @stage
 def main(params: Params) -> None:
     target = read_knowledge_set(PIPELINE.target)
-    steps.target_sft(params, PIPELINE.base, target, PIPELINE.target_sft)
+    steps.target_sft(params, PIPELINE.base, target, PIPELINE.target_sft,
+                     steps.training_run(params, work=PIPELINE.work("target_sft")))
 
 
 if __name__ == "__main__":

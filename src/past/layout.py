@@ -62,6 +62,11 @@ class Layout:
     def oracle(self) -> Path:
         return self.root / "models/oracle"
 
+    def work(self, stage: str) -> Path:
+        """A training stage's resumable work (checkpoints, finished RL rounds): ignored by git and DVC, removed
+        once the stage's output is published (past.training.checkpoints)."""
+        return self.root / "models/.work" / stage
+
     @property
     def metrics(self) -> Path:
         return self.root / "metrics"

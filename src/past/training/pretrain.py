@@ -17,13 +17,15 @@ from past.training.arguments import TrainingRun
 from past.training.sft import run_sft
 
 
-def pretrain_tiny_base(params: Params, p0: KnowledgeSet, vocabulary: list[str]):
-    """A word-level tokenizer over the world and a tiny Llama pre-trained on P0 bios + QA pairs."""
+def pretrain_tiny_base(params: Params, p0: KnowledgeSet, vocabulary: list[str], run: TrainingRun | None = None):
+    """A word-level tokenizer over the world and a tiny Llama pre-trained on P0 bios + QA pairs (full weights;
+    `run`: where its checkpoints go)."""
     tokenizer = build_word_tokenizer(vocabulary)
     model = build_tiny_llama(params.base.tiny, tokenizer, params.seed)
     if params.base.steps:
         texts = pretraining_mixture(p0, params.prompt, params.base.qa_fraction, params.seed)
-        model = run_sft(model, tokenizer, texts, params.base.as_sft(), params.seed, TrainingRun(train=params.train))
+        model = run_sft(model, tokenizer, texts, params.base.as_sft(), params.seed,
+                        run or TrainingRun(train=params.train))
     return model, tokenizer
 
 
