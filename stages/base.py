@@ -7,7 +7,7 @@ from past.stage import Params, stage
 
 @stage
 def main(params: Params) -> None:
-    steps.base(params, PIPELINE.world, PIPELINE.base, steps.training_run(params, live=PIPELINE.live("base")))
+    steps.base(params, PIPELINE.world, PIPELINE.base, steps.training_run(params, work=PIPELINE.work("base"), live=PIPELINE.live("base")))
 
 
 if __name__ == "__main__":

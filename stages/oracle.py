@@ -9,7 +9,7 @@ from past.stage import Params, stage
 @stage
 def main(params: Params) -> None:
     steps.oracle(params, PIPELINE.target_sft, read_knowledge_set(PIPELINE.target), PIPELINE.oracle,
-                 steps.training_run(params, live=PIPELINE.live("oracle")))
+                 steps.training_run(params, work=PIPELINE.work("oracle"), live=PIPELINE.live("oracle")))
 
 
 if __name__ == "__main__":

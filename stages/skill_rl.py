@@ -10,7 +10,7 @@ from past.stage import Params, stage
 @stage
 def main(params: Params) -> None:
     run = steps.skill_rl(params, PIPELINE.base, PIPELINE.source_sft, read_knowledge_set(PIPELINE.source),
-                         PIPELINE.skill_rl, run=steps.training_run(params, live=PIPELINE.live("skill_rl")))
+                         PIPELINE.skill_rl, run=steps.training_run(params, work=PIPELINE.work("skill_rl"), live=PIPELINE.live("skill_rl")))
     write_json_atomic(PIPELINE.metrics / "skill_rl.json", {"rounds": run.rounds})
     write_csv_atomic(PIPELINE.plots / "reward_curve.csv", run.reward_curve, ["round", "step", "reward"])
 

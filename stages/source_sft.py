@@ -9,7 +9,7 @@ from past.stage import Params, stage
 @stage
 def main(params: Params) -> None:
     steps.source_sft(params, PIPELINE.base, read_knowledge_set(PIPELINE.source), PIPELINE.source_sft,
-                     steps.training_run(params, live=PIPELINE.live("source_sft")))
+                     steps.training_run(params, work=PIPELINE.work("source_sft"), live=PIPELINE.live("source_sft")))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from past.stage import Params, stage
 def main(params: Params) -> None:
     target = read_knowledge_set(PIPELINE.target)
     steps.target_sft(params, PIPELINE.base, target, PIPELINE.target_sft,
-                     steps.training_run(params, live=PIPELINE.live("target_sft")))
+                     steps.training_run(params, work=PIPELINE.work("target_sft"), live=PIPELINE.live("target_sft")))
 
 
 if __name__ == "__main__":

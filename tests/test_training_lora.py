@@ -107,13 +107,15 @@ def test_two_round_refinement_with_lora_starts_from_saved_folders(world):
     params, root = world
     source = read_knowledge_set(root / "world/source")
     steps.source_sft(params, root / "base", source, root / "source_sft")
-    run = steps.skill_rl(params, root / "base", root / "source_sft", source, root / "skill_rl")
+    work = root / ".work/skill_rl"  # as the stage runs it: built in its work folder, published by one rename
+    run = steps.skill_rl(params, root / "base", root / "source_sft", source, root / "skill_rl",
+                         run=steps.training_run(params, work=work))
     assert [r["round"] for r in run.rounds] == [1, 2]
     for k, start in ((1, root / "skill_rl/round_1/sft"), (2, root / "skill_rl/round_2/start")):
         config = json.loads((root / f"skill_rl/round_{k}/rl/adapter_config.json").read_text())
         assert config["base_model_name_or_path"] == str(start) and start.is_dir()  # the real, final folder
     assert not (root / "skill_rl/round_1/start").exists()
-    assert not list(root.glob(".skill_rl*"))  # the temporary folder it was built in is gone
+    assert not list(root.glob(".skill_rl*")) and not work.exists()  # the folder it was built in is gone
     # round 2 started from sft_2 + v_1, saved exactly: its start minus its sft is v_1
     v1 = SkillVector.from_models(root / "skill_rl/round_1/rl", root / "skill_rl/round_1/sft")
     start_delta = SkillVector.from_models(root / "skill_rl/round_2/start", root / "skill_rl/round_2/sft")

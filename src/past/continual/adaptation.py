@@ -211,8 +211,9 @@ def train(s: Settings, p: AdaptPlan) -> dict:
     replayed = round(len(documents) * a.replay / (1 - a.replay)) if a.replay else 0
     documents += replay_texts(s, p.production.id, replayed, s.params.seed)
     steps.check_memory(s.params, Path(p.start.path), "adapt_sft", documents)
-    steps.sft(Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir), steps.training_run(s.params),
-              steps.served_dtype(s.params, Path(p.start.path)))
+    work = s.registry.root / "work" / f"{p.candidate}-sft"  # its checkpoints; removed once sft/ is saved
+    steps.sft(Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir),
+              steps.training_run(s.params, work=work), steps.served_dtype(s.params, Path(p.start.path)))
     return {"sft_dir": p.sft_dir, "texts": len(documents), "replayed": replayed,
             "seconds": round(time.perf_counter() - started, 3)}
 

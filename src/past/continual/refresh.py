@@ -66,7 +66,8 @@ def source_sft(s: Settings, p: RefreshPlan) -> dict:
     from past.modeling import set_threads
 
     set_threads(s.params.threads)
-    out = steps.source_sft(_params(s, p), Path(p.base.path), read_knowledge_set(p.source), source_sft_dir(p))
+    out = steps.source_sft(_params(s, p), Path(p.base.path), read_knowledge_set(p.source), source_sft_dir(p),
+                           steps.training_run(_params(s, p), work=Path(p.work) / ".work/source_sft"))
     return {"dir": str(out), "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -78,7 +79,7 @@ def skill_rl(s: Settings, p: RefreshPlan) -> dict:
 
     set_threads(s.params.threads)
     run = steps.skill_rl(_params(s, p), Path(p.base.path), source_sft_dir(p), read_knowledge_set(p.source),
-                         skill_rl_dir(p), s.spec)
+                         skill_rl_dir(p), s.spec, steps.training_run(_params(s, p), work=Path(p.work) / ".work/skill_rl"))
     return {"rounds": run.rounds, "seconds": round(time.perf_counter() - started, 3)}
 
 

@@ -69,6 +69,20 @@ def uses_bf16(train: TrainParams) -> bool:
     return train.precision == "bf16" or not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
 
 
+def checkpointing(run: TrainingRun) -> bool:
+    """Whether this run's trainers save resumable checkpoints (a work folder and `train.checkpoint_steps`)."""
+    return run.work is not None and run.train.checkpoint_steps > 0
+
+
+def checkpoint_arguments(run: TrainingRun) -> dict:
+    """The Trainer's save arguments: every `checkpoint_steps` optimizer steps, the latest one kept (the older is
+    deleted only once the newer is complete, so a kill while saving leaves the older whole)."""
+    if not checkpointing(run):
+        return {"save_strategy": "no"}
+    return {"save_strategy": "steps", "save_steps": run.train.checkpoint_steps, "save_total_limit": 1,
+            "save_only_model": False}
+
+
 def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch: int, run: TrainingRun,
                       warmup_ratio: float = 0.0) -> dict:
     train = run.train
@@ -92,7 +106,7 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch
         max_grad_norm=1.0,
         seed=seed,
         data_seed=seed,
-        save_strategy="no",
+        **checkpoint_arguments(run),  # resumable checkpoints into run.work (training.checkpoints)
         report_to="none",
         logging_steps=max(1, steps // 50),
         use_cpu=device() == "cpu",

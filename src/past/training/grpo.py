@@ -6,14 +6,15 @@ the ones the reward grades correct. What it learns is the *skill* of retrieving 
 
 from __future__ import annotations
 
-import tempfile
-
+import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import RepeatSampler
 
 from past.config import GRPOParams
 from past.prompting import question_prompt, uses_chat
 from past.training.arguments import TrainingRun, lora_config, quiet_transformers, trainer_arguments
+from past.training.checkpoints import output_dir, train
 from past.training.rewards import reward_function
 
 
@@ -26,7 +27,8 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
     them in micro-batches of `train.micro_batch_size` (gradient accumulation), so the global batch and the
     generation batch do not depend on the memory knobs. With a chat template in use (see
     `prompting.uses_chat`) each prompt is one user turn: TRL applies the template, opens the assistant's turn,
-    and a completion ends at the tokenizer's EOS (end of turn).
+    and a completion ends at the tokenizer's EOS (end of turn). With checkpoints (`run.work`,
+    `train.checkpoint_steps`) it resumes from the latest one; the sampling RNG is in the checkpoint.
     """
     run = run or TrainingRun()
     quiet_transformers()
@@ -38,7 +40,7 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
         "answers": [q["answers"] for q in questions],
     })
     completions = params.prompts_per_step * params.num_generations
-    with tempfile.TemporaryDirectory(prefix="past-grpo-") as out:
+    with output_dir(run, prefix="past-grpo-") as out:
         args = trainer_arguments(out, params.steps, params.lr, seed, completions, run)
         args.update(lr_scheduler_type="constant", lr_scheduler_kwargs={}, logging_steps=1)
         config = GRPOConfig(
@@ -50,13 +52,37 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
             beta=params.beta,
             **vllm_server_arguments(params.vllm_server),
         )
-        trainer = GRPOTrainer(model=model, reward_funcs=reward_function(params.reward, tools), args=config,
-                              train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(run.lora),
-                              callbacks=run.callbacks())
-        trainer.train()
+        trainer = ResumableGRPOTrainer(model=model, reward_funcs=reward_function(params.reward, tools), args=config,
+                                       train_dataset=dataset, processing_class=tokenizer,
+                                       peft_config=lora_config(run.lora), callbacks=run.callbacks())
+        train(trainer, run)
     curve = [{"step": int(row["step"]), "reward": float(row["reward"])}
              for row in trainer.state.log_history if "reward" in row]
     return trainer.model, curve
+
+
+class EpochSeededRepeatSampler(RepeatSampler):
+    """TRL's RepeatSampler, whose order in epoch e is the (e+1)-th permutation its seeded generator draws: a run
+    resumed in epoch e (the Trainer skips finished epochs without iterating them) would replay epoch 0's. The
+    Trainer calls set_epoch before each epoch; this puts the generator where an uninterrupted run has it, so
+    an uninterrupted run keeps TRL's order exactly and a resumed one gets the same."""
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.shuffle and self.seed is not None:
+            self.generator.manual_seed(self.seed)
+            for _ in range(epoch):
+                torch.randperm(self.num_samples, generator=self.generator)
+
+
+class ResumableGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose prompt order survives a resume (see `EpochSeededRepeatSampler`)."""
+
+    def _get_train_sampler(self, dataset=None):
+        sampler = super()._get_train_sampler(dataset)
+        if type(sampler) is not RepeatSampler:
+            return sampler
+        return EpochSeededRepeatSampler(sampler.data_source, sampler.mini_repeat_count, sampler.batch_size,
+                                        sampler.repeat_count, sampler.shuffle, sampler.seed)
 
 
 def vllm_server_arguments(url: str) -> dict:

@@ -21,7 +21,7 @@ from past.training.sft import run_sft
 
 def pretrain_tiny_base(params: Params, p0: KnowledgeSet, vocabulary: list[str], run: TrainingRun | None = None):
     """A word-level tokenizer over the world and a tiny Llama pre-trained on P0 bios + QA pairs (every weight
-    trained: LoRA is for fine-tuning)."""
+    trained: LoRA is for fine-tuning; `run`: where its checkpoints and metrics go)."""
     tokenizer = build_word_tokenizer(vocabulary)
     model = build_tiny_llama(params.base.tiny, tokenizer, params.seed)
     if params.base.steps:

@@ -4,13 +4,19 @@ Round k SFTs the base on subset k (round 1 reuses the `source_sft` model), start
 theta_sft_k + v_(k-1), and sets v_k = theta_rl_k - theta_sft_k. Each round thus learns the skill on
 knowledge it has not seen, starting from the skill so far, so v_K is less tied to any one subset.
 
-A run's folder holds `round_k/{sft,rl}` for every round and `LAST_ROUND`, the name of the round whose
-pair defines the skill: `last_round(folder)` is the one place that reads it.
+A run's folder holds `round_k/{sft,rl}` for every round (and `round_k/start` with LoRA), each round's
+`round_k/report.json` and `LAST_ROUND`, the name of the round whose pair defines the skill:
+`last_round(folder)` is the one place that reads it.
+
+Resuming: a round's report is written last, so a round with one is finished and a rerun into the same folder
+skips it; an unfinished round keeps what it saved (its sft, its start) and its trainers resume from their
+checkpoints (under the run's work folder, `round_k/sft`, `round_k/rl`).
 """
 
 from __future__ import annotations
 
 import gc
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,14 +25,17 @@ import torch
 from past.config import Params
 from past.evaluation.backends import closed_book_eval
 from past.evaluation.spec import EvalSpec
+from past.files import remove_path, remove_temporaries, write_json_atomic
 from past.knowledge.format import KnowledgeSet, split_by_title
 from past.modeling import load_model, load_tokenizer, save_model, stored_dtype
 from past.skills import SkillVector
 from past.training.arguments import TrainingRun
+from past.training.checkpoints import within
 from past.training.grpo import run_grpo
 from past.training.sft import finetune_folder
 
 LAST_ROUND = "LAST_ROUND"
+ROUND_REPORT = "report.json"  # a round's scores and reward curve, written when the round is finished
 
 
 @dataclass(frozen=True)
@@ -56,30 +65,49 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
     RL started from it, so that v = rl - sft is exact. With LoRA, rl/ is the adapter itself, on top of the
     round's start (sft, or a saved sft + v_(k-1)); it records that start by its final path (`final`, where
     `out` is published), never by the temporary one.
+
+    `out` may hold a part of an earlier run of the same inputs (the caller's work folder): finished rounds are
+    kept, not redone, and the unfinished one resumes (see the module's doc). `run.work`, if set, is where the
+    rounds' trainers checkpoint.
     """
     spec = spec or EvalSpec.from_params(params)
     run = run or TrainingRun(params.train, params.lora)
     final = Path(final or out)
     rounds = params.skill_rl.rounds
     report = {"rounds": [], "reward_curve": []}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    remove_temporaries(out)  # what a killed run was writing; only this run writes here
     for k, subset in enumerate(split_by_title(source, rounds), start=1):
         pair = round_pair(out, k)
-        if k == 1:
+        done = pair.rl.parent / ROUND_REPORT
+        if done.is_file():
+            kept = json.loads(done.read_text(encoding="utf-8"))
+            report["rounds"].append(kept["round"])
+            report["reward_curve"] += kept["reward_curve"]
+            print(f"skill_rl: round {k}/{rounds}: finished by an earlier run, kept")
+            continue
+        if pair.sft.is_dir():
+            pass  # saved whole by an earlier, interrupted run of this round
+        elif k == 1:
             save_model(load_model(source_sft), load_tokenizer(source_sft), pair.sft, dtype=stored_dtype(source_sft))
         else:
             finetune_folder(base, [d["text"] for d in subset.documents], params.source_sft, params.seed + k, pair.sft,
-                            run.round(k, "sft/"), save_dtype=stored_dtype(source_sft))
+                            within(run.round(k, "sft/"), f"round_{k}/sft"), save_dtype=stored_dtype(source_sft))
+            if run.work is not None:
+                remove_path(Path(run.work) / f"round_{k}/sft")  # sft_k is saved: its checkpoints are done with
         model, tokenizer = load_model(pair.sft), load_tokenizer(pair.sft)
         start = pair.sft
         if k > 1:
             previous = round_pair(out, k - 1)
             skill_vector(previous).apply_to(model, 1.0)
             if run.uses_lora:  # the adapter's base must be a real folder: sft_k + v_(k-1), saved exactly
-                start = save_model(model, tokenizer, Path(out) / f"round_{k}" / "start")
+                start = Path(out) / f"round_{k}" / "start"
+                if not start.is_dir():  # else saved by an interrupted run: the same values, computed the same way
+                    save_model(model, tokenizer, start)
         # Every metric, not only the reward's: an instruct model's RL shows in answer-contained first.
         before = closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
         model, curve = run_grpo(model, tokenizer, subset.questions, params.prompt, params.skill_rl.grpo,
-                                params.seed + k, chat=params.chat, tools=subset.tools, run=run.round(k))
+                                params.seed + k, chat=params.chat, tools=subset.tools, run=within(run.round(k), f"round_{k}/rl"))
         after = closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
         if run.uses_lora:
             save_adapter(model, pair.rl, base=final / start.relative_to(out) if start.is_relative_to(out) else start)
@@ -89,10 +117,15 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        report["rounds"].append({"round": k, "questions": len(subset.questions),
-                                 **{f"start_{m}": v for m, v in before.items() if m != "questions"},
-                                 **{f"rl_{m}": v for m, v in after.items() if m != "questions"}})
-        report["reward_curve"] += [{"round": k, **point} for point in curve]
+        entry = {"round": k, "questions": len(subset.questions),
+                 **{f"start_{m}": v for m, v in before.items() if m != "questions"},
+                 **{f"rl_{m}": v for m, v in after.items() if m != "questions"}}
+        points = [{"round": k, **point} for point in curve]
+        write_json_atomic(done, {"round": entry, "reward_curve": points})  # last: the round is finished
+        if run.work is not None:
+            remove_path(Path(run.work) / f"round_{k}")  # its trainers' checkpoints are not needed again
+        report["rounds"].append(entry)
+        report["reward_curve"] += points
         print(f"skill_rl: round {k}/{rounds}: source exact match {before['exact_match']:.3f} -> "
               f"{after['exact_match']:.3f}, answer contained {before['contained']:.3f} -> {after['contained']:.3f}")
     (Path(out) / LAST_ROUND).write_text(f"round_{rounds}\n", encoding="utf-8")

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import random
-import tempfile
 
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from past.config import SFTParams
 from past.training.arguments import TrainingRun, lora_config, quiet_transformers, trainer_arguments
+from past.training.checkpoints import output_dir, train
 
 
 def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, run: TrainingRun | None = None):
     """Train `model` on `texts` for `params.steps` steps; returns the trained model (with LoRA, the adapter
-    merged into the weights: what SFT stores is knowledge, kept in full weights)."""
+    merged into the weights: what SFT stores is knowledge, kept in full weights). With checkpoints (`run.work`,
+    `train.checkpoint_steps`) it resumes from the latest one: the rows below are a pure function of `texts` and
+    `seed`, and the Trainer's seeded sampler and saved data position put a resumed run on the same batches."""
     run = run or TrainingRun()
     quiet_transformers()
     # the step budget, not the epoch count, sets the work: repeat the shuffled texts to fill it
@@ -24,13 +26,13 @@ def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, ru
     rng.shuffle(rows)
     max_length = min(run.train.max_length or model.config.max_position_embeddings,
                      model.config.max_position_embeddings)
-    with tempfile.TemporaryDirectory(prefix="past-sft-") as out:
+    with output_dir(run, prefix="past-sft-") as out:
         config = SFTConfig(**trainer_arguments(out, params.steps, params.lr, seed, params.batch_size, run,
                                                params.warmup_ratio),
                            max_length=max_length, dataset_text_field="text", packing=False)
         trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_dict({"text": rows}),
                              processing_class=tokenizer, peft_config=lora_config(run.lora), callbacks=run.callbacks())
-        trainer.train()
+        train(trainer, run)
     return trainer.model.merge_and_unload() if run.uses_lora else trainer.model
 
 
