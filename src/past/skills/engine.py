@@ -192,7 +192,8 @@ def inject(
             except BaseException:
                 writer.abort()
                 raise
-            write_model_card(tmp, target_dir, [(str(p), lam, m) for p, lam, m in zip(skills, lams, metas)], card)
+            write_model_card(tmp, target_dir, [(str(p), lam, m) for p, lam, m in zip(skills, lams, metas)], card,
+                             name=out_dir.name)
     finally:
         target.close()
         for d in deltas:

@@ -93,8 +93,10 @@ def architecture_mismatch(a: dict, b: dict) -> tuple[str, object, object] | None
     return None
 
 
-def write_model_card(out_dir: Path, target_dir: Path, skills: list[tuple[str, float, dict]], card: dict | None) -> None:
-    """README.md (human) and past_provenance.json (machine) naming target, skills and lambdas."""
+def write_model_card(out_dir: Path, target_dir: Path, skills: list[tuple[str, float, dict]], card: dict | None,
+                     name: str | None = None) -> None:
+    """README.md (human) and past_provenance.json (machine) naming target, skills and lambdas; `name` is the
+    model's as published (`out_dir` may be the temporary folder it is built in)."""
     provenance = {
         "target_sft": str(target_dir),
         "skills": [
@@ -109,7 +111,7 @@ def write_model_card(out_dir: Path, target_dir: Path, skills: list[tuple[str, fl
         "tags: [past, skill-vector, model-merging]",
         "---",
         "",
-        f"# {out_dir.name}",
+        f"# {name or out_dir.name}",
         "",
         "Built by Parametric Skill Transfer (`past skill inject`):",
         "",
