@@ -8,6 +8,7 @@ JSON and listed under `past.json_keys`, so a value round-trips with its type.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from past.files import sha256_json
@@ -104,12 +105,13 @@ def write_model_card(out_dir: Path, target_dir: Path, skills: list[tuple[str, fl
     }
     (out_dir / "past_provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
     formula = " + ".join(["theta_target"] + [f"{lam:g} * v{i + 1}" for i, (_, lam, _) in enumerate(skills)])
+    name = re.sub(r"^\.(.+)\.[^.]+\.tmp$", r"\1", out_dir.name)  # as published, not atomic_path's ".NAME.XXXX.tmp"
     lines = [
         "---",
         "tags: [past, skill-vector, model-merging]",
         "---",
         "",
-        f"# {out_dir.name}",
+        f"# {name}",
         "",
         "Built by Parametric Skill Transfer (`past skill inject`):",
         "",
