@@ -16,7 +16,9 @@ from past.evaluation.metrics import closed_book_predictions, score_answers
 from past.modeling import build_tiny_llama, build_word_tokenizer
 from past.prompting import render_prompts, uses_chat
 from past.scoring import contained
+from past.training import grpo
 from past.training.grpo import run_grpo, vllm_server_arguments
+from past.training.rewards import reward_function
 
 from chat_fixtures import CHAT, QUESTIONS, WORDS
 
@@ -64,13 +66,59 @@ def test_chat_prompts_are_generated_without_a_second_bos_and_stop_at_every_eos()
     assert answers == generate_answers(model, tokenizer, rendered, 2, 3, add_special_tokens=False)
 
 
-def test_grpo_with_a_chat_template_trains_on_user_turns():
+def test_grpo_with_a_chat_template_trains_on_user_turns(monkeypatch):
     torch.manual_seed(0)
     model, tokenizer = tiny(chat=True)
-    params = GRPOParams(steps=1, lr=1e-2, prompts_per_step=2, num_generations=2, max_new_tokens=2, reward="f1")
+    before = {name: w.clone() for name, w in model.state_dict().items()}
+    graded, trained = [], []
+
+    def recording_reward(name, tools=None):  # the real scorer, its inputs and outputs kept
+        score = reward_function(name, tools)
+
+        def reward(prompts, completions, completion_ids, answers, **_columns):
+            rewards = score(completions, answers)
+            graded.append({"prompts": prompts, "completions": completions, "ids": completion_ids, "rewards": rewards})
+            return rewards
+
+        reward.__name__ = name
+        return reward
+
+    def keep_training_inputs(_module, _args, kwargs):  # the forward pass the loss is taken on (with grad)
+        if torch.is_grad_enabled():
+            rows = zip(kwargs["input_ids"], kwargs["attention_mask"])
+            trained.append([ids[mask.bool()].tolist() for ids, mask in rows])
+
+    monkeypatch.setattr(grpo, "reward_function", recording_reward)
+    model.register_forward_pre_hook(keep_training_inputs, with_kwargs=True)
+    params = GRPOParams(steps=1, lr=1e-2, prompts_per_step=2, num_generations=8, max_new_tokens=2, reward="f1")
     _, curve = run_grpo(model, tokenizer, QUESTIONS, "question : {question} answer :", params, seed=0, chat="on")
-    # TRL rendered the user turns itself (conversational prompts) and graded the assistant's text
-    assert [point["step"] for point in curve] == [1] and 0.0 <= curve[0]["reward"] <= 1.0
+
+    # TRL got conversational prompts (one user turn per question, each sampled num_generations times)...
+    [batch] = graded
+    users = [[{"role": "user", "content": p}] for p in ("question : where was ann born ? answer :",
+                                                         "question : where was bob born ? answer :")]
+    assert sorted(map(str, batch["prompts"])) == sorted(map(str, users * 8))
+    # ... rendered them with the chat template (the assistant's turn opened, no <bos>: as evaluation does) ...
+    rendered = dict(zip(map(str, users), render_prompts(tokenizer, "question : {question} answer :", QUESTIONS)))
+    prompt_ids = [tokenizer(rendered[str(p)], add_special_tokens=False).input_ids for p in batch["prompts"]]
+    assert tokenizer.decode(prompt_ids[0]).startswith("<|user|> question :")
+    assert tokenizer.bos_token_id not in prompt_ids[0]
+    # ... trained on exactly prompt + completion tokens (in its own order), each completion cut after the EOS ...
+    [rows] = trained
+    assert sorted(rows) == sorted(p + c for p, c in zip(prompt_ids, batch["ids"]))
+    eos = tokenizer.eos_token_id
+    assert all(0 < len(c) <= 2 and eos not in c[:-1] for c in batch["ids"])
+    assert any(c[-1] == eos for c in batch["ids"]) and any(eos not in c for c in batch["ids"])  # both kinds occur
+    # ... and graded the assistant's text alone
+    assert batch["completions"] == [[{"role": "assistant", "content": tokenizer.decode(c, skip_special_tokens=True)}]
+                                    for c in batch["ids"]]
+    assert curve == [{"step": 1, "reward": pytest.approx(sum(batch["rewards"]) / len(batch["rewards"]))}]
+    # a group whose answers differ in reward has a nonzero advantage: the step moved the weights
+    groups = {}
+    for prompt, reward in zip(map(str, batch["prompts"]), batch["rewards"]):
+        groups.setdefault(prompt, set()).add(reward)
+    assert any(len(rewards) > 1 for rewards in groups.values()), "seed 0 gave no reward signal: pick another seed"
+    assert any(not torch.equal(w, before[name]) for name, w in model.state_dict().items())
 
 
 class _Grader(BaseHTTPRequestHandler):

@@ -30,7 +30,14 @@ def test_batched_left_padded_generation_matches_one_by_one():
     batched = generate_answers(model, tokenizer, prompts, batch_size=3, max_new_tokens=3)
     single = [generate_answers(model, tokenizer, [p], batch_size=1, max_new_tokens=3)[0] for p in prompts]
     assert batched == single
-    assert all(isinstance(a, str) and a for a in batched)
+    # not vacuous: the prompts differ in length (left padding is exercised), every answer runs the full
+    # max_new_tokens (no EOS cut it short) and they differ; right padding would have broken the first one
+    assert len({len(tokenizer(p).input_ids) for p in prompts}) == 3
+    assert [len(a.split()) for a in batched] == [3, 3, 3] and len(set(batched)) > 1
+    tokenizer.padding_side = "right"
+    right = tokenizer(prompts, return_tensors="pt", padding=True)
+    output = model.generate(**right, max_new_tokens=3, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert tokenizer.batch_decode(output[:, right["input_ids"].shape[1]:], skip_special_tokens=True) != batched
 
 
 def test_metrics_diff_markdown_marks_direction():

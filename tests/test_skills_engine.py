@@ -84,6 +84,7 @@ def test_output_folder_is_a_loadable_model_with_card(models, tmp_path):
     assert json.loads((out / "config.json").read_text())["dtype"] == "float32"
     assert (out / "tokenizer_config.json").exists() and (out / "generation_config.json").exists()
     card = (out / "README.md").read_text()
+    assert "\n# out\n" in card  # titled as published, not after the temporary folder it was built in
     assert str(skill) in card and "lambda = 0.5" in card and str(models["sft_t"]) in card and "unit-test" in card
     prov = json.loads((out / "past_provenance.json").read_text())
     assert prov["skills"][0]["lambda"] == 0.5 and prov["skills"][0]["recommended_lam"] == 0.5
@@ -91,7 +92,7 @@ def test_output_folder_is_a_loadable_model_with_card(models, tmp_path):
     want = expected(models, [0.5])
     for name, p in model.state_dict().items():
         torch.testing.assert_close(p, want[name], **FP32_TOL)
-    assert not list(tmp_path.glob(".out.past-tmp-*"))
+    assert not list(tmp_path.glob(".out.*"))  # no temporary sibling left (files.atomic_path)
 
 
 def test_skill_vector_identities(models):
