@@ -90,6 +90,15 @@ def test_lambda_sweep_plot_and_dvc_reports(repo):
     plots = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
     assert not plots.get("errors")
     assert {"plots/lambda_sweep.csv", "plots/reward_curve.csv", "plots/cosine_per_matrix.csv"} <= set(plots["data"])
+    # training curves, per stage and refinement round (DVCLive), shown by dvc plots / metrics / exp show
+    live = "dvclive/skill_rl/plots/metrics"
+    assert {f"{live}/round_1/reward.tsv", f"{live}/round_2/reward_std.tsv", f"{live}/round_2/sft/loss.tsv",
+            "dvclive/target_sft/plots/metrics/loss.tsv", "dvclive/base/plots/metrics/grad_norm.tsv"} <= set(plots["data"])
+    assert "dvclive/skill_rl/metrics.json" in shown and "round_2.reward" in shown
+    experiments = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    assert "dvclive/oracle/metrics.json" in json.dumps(experiments)
+    disk = json.loads((repo / "metrics/disk.json").read_text())
+    assert disk["total_bytes"] == sum(disk["bytes"].values()) and disk["bytes"]["skill_rl"] > disk["bytes"]["past"]
     status = run(["dvc", "status"], repo).stdout
     assert "up to date" in status
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from past.config import LoraParams, Params, SFTParams
@@ -79,8 +79,6 @@ def prepare(params: Params, out: Path) -> dict[str, KnowledgeSet]:
 def base(params: Params, world: Path, out: Path, run: TrainingRun | None = None) -> Path:
     """The base model: the embedded tiny Llama pre-trained on P0 (full training: `lora:` does not apply), a
     packaged GGUF LLM, or a hub model."""
-    from dataclasses import replace
-
     from past.modeling import save_model
     from past.modeling_gguf import is_package_model, load_packaged_model
     from past.training.checkpoints import close_work
@@ -162,8 +160,6 @@ def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: Knowl
     With a work folder the rounds are built in it (`run/`, trainer checkpoints in `checkpoints/`): a rerun of the
     same inputs keeps the finished rounds and resumes the unfinished one; the finished run is renamed to `out`.
     Without one they are built in a temporary sibling of `out`, gone on any error."""
-    from dataclasses import replace
-
     from past.training.checkpoints import close_work
     from past.training.refinement import acquire_skill
 

@@ -25,7 +25,7 @@ import torch
 from past.config import Params
 from past.evaluation.backends import closed_book_eval
 from past.evaluation.spec import EvalSpec
-from past.files import remove_path, remove_temporaries, write_json_atomic
+from past.files import atomic_dir, remove_path, remove_temporaries, write_json_atomic
 from past.knowledge.format import KnowledgeSet, split_by_title
 from past.modeling import load_model, load_tokenizer, save_model, stored_dtype
 from past.skills import SkillVector
@@ -86,11 +86,9 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
             report["reward_curve"] += kept["reward_curve"]
             print(f"skill_rl: round {k}/{rounds}: finished by an earlier run, kept")
             continue
-        if pair.sft.is_dir():
-            pass  # saved whole by an earlier, interrupted run of this round
-        elif k == 1:
+        if k == 1 and not pair.sft.is_dir():  # (a saved sft_k is whole: an interrupted run of this round left it)
             save_model(load_model(source_sft), load_tokenizer(source_sft), pair.sft, dtype=stored_dtype(source_sft))
-        else:
+        elif not pair.sft.is_dir():
             finetune_folder(base, [d["text"] for d in subset.documents], params.source_sft, params.seed + k, pair.sft,
                             within(run.round(k, "sft/"), f"round_{k}/sft"), save_dtype=stored_dtype(source_sft))
             if run.work is not None:
@@ -107,7 +105,8 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
         # Every metric, not only the reward's: an instruct model's RL shows in answer-contained first.
         before = closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
         model, curve = run_grpo(model, tokenizer, subset.questions, params.prompt, params.skill_rl.grpo,
-                                params.seed + k, chat=params.chat, tools=subset.tools, run=within(run.round(k), f"round_{k}/rl"))
+                                params.seed + k, chat=params.chat, tools=subset.tools,
+                                run=within(run.round(k), f"round_{k}/rl"))
         after = closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
         if run.uses_lora:
             save_adapter(model, pair.rl, base=final / start.relative_to(out) if start.is_relative_to(out) else start)
@@ -146,10 +145,6 @@ def skill_vector(pair: RoundPair):
 
 def save_adapter(model, folder: Path, base: Path) -> Path:
     """A trained PEFT model's adapter, atomically, recording `base` as the folder it adapts."""
-    import json
-
-    from past.files import atomic_dir
-
     with atomic_dir(folder) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         config = json.loads((tmp / "adapter_config.json").read_text(encoding="utf-8"))
