@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 import yaml
 
-QWEN25_7B = dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                 num_key_value_heads=4, vocab_size=152064, max_position_embeddings=32768, rope_theta=1_000_000.0,
-                 rms_norm_eps=1e-6, tie_word_embeddings=False)
+from past.planner import BUILTIN_MODELS
+
+# Qwen2.5-7B's published sizes, as the planner knows them (one table for both)
+QWEN25_7B = {k: v for k, v in BUILTIN_MODELS["qwen2.5-7b"].items() if k != "model_type"}
 TINY = dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
             vocab_size=8192, max_position_embeddings=1024, tie_word_embeddings=False)
 
