@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -198,3 +199,54 @@ def test_a_training_step_that_will_not_fit_is_refused_before_anything_loads(tmp_
     assert "target_sft" in message and "train.memory_limit_gib" in message
     assert any(knob in message for knob in ("train.micro_batch_size", "lora.rank", "train.optimizer"))
     assert not (tmp_path / "target_sft").exists()
+
+
+# ------------------------------------------------------------------------------------------ launcher_layout
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("launcher, layout", [
+    ("python", (1, "none")),
+    ("/usr/bin/python3", (1, "none")),
+    ("torchrun --nproc_per_node 8", (8, "none")),
+    ("torchrun --nproc-per-node=4 --nnodes 2", (8, "none")),
+    ("torchrun", (1, "none")),  # torchrun's default: one process per node
+    ("python -m torch.distributed.run --nproc_per_node 2", (2, "none")),
+    ("accelerate launch --config_file configs/accelerate/ddp.yaml", (8, "none")),
+    ("accelerate launch --config_file configs/accelerate/fsdp2.yaml", (8, "fsdp")),
+    ("accelerate launch --config-file=configs/accelerate/zero3.yaml", (8, "fsdp")),
+    ("accelerate launch --config_file configs/accelerate/fsdp2.yaml --num_processes 16", (16, "fsdp")),
+])
+def test_launcher_layout_of_the_shipped_launchers(launcher, layout):
+    from past.planner import launcher_layout
+
+    assert launcher_layout(launcher, REPO) == layout
+
+
+def test_launcher_layout_reads_the_config_it_is_given(tmp_path):
+    from past.planner import launcher_layout
+
+    (tmp_path / "z2.yaml").write_text("distributed_type: DEEPSPEED\nnum_processes: 16\nnum_machines: 2\n"
+                                      "deepspeed_config: {zero_stage: 2}\n")
+    (tmp_path / "ds.json").write_text('{"zero_optimization": {"stage": 3}}')
+    (tmp_path / "dsfile.yaml").write_text("distributed_type: DEEPSPEED\nnum_processes: 4\n"
+                                          "deepspeed_config: {deepspeed_config_file: ds.json}\n")
+    # num_processes is the total over machines; ZeRO-2 keeps whole weights: the unsharded model
+    assert launcher_layout("accelerate launch --config_file z2.yaml", tmp_path) == (16, "none")
+    assert launcher_layout("accelerate launch --config_file dsfile.yaml", tmp_path) == (4, "fsdp")
+
+
+@pytest.mark.parametrize("launcher, says", [
+    ("torchrun --nproc_per_node gpu", "--nproc_per_node 'gpu'"),
+    ("torchrun --nproc_per_node 8 --nnodes 1:4", "--nnodes '1:4'"),
+    ("accelerate launch", "--config_file"),
+    ("accelerate launch --config_file missing.yaml", "missing.yaml"),
+    ("deepspeed train.py", "the planner knows"),
+    ("", "empty"),
+])
+def test_launcher_layout_refuses_what_it_cannot_count(launcher, says, tmp_path):
+    from past.planner import launcher_layout
+
+    with pytest.raises(PlanError, match=re.escape(says)):
+        launcher_layout(launcher, tmp_path)

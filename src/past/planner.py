@@ -67,7 +67,7 @@ LLAMA_LIKE = ("llama", "qwen2", "qwen3", "mistral", "smollm3")
 __all__ = ["PlanError", "ModelSpec", "Knobs", "Estimate", "describe_model", "estimate", "plan_step", "check_fits",
            "check_step", "suggest", "Suggestion", "default_device", "device_memory", "memory_limit",
            "resolved_precision", "resolved_checkpointing",
-           "longest_tokens", "count", "BUILTIN_MODELS", "GiB", "STEPS"]
+           "longest_tokens", "count", "BUILTIN_MODELS", "GiB", "STEPS", "launcher_layout"]
 
 
 class PlanError(ValueError):
@@ -909,3 +909,78 @@ def pipeline_lengths(params, spec: ModelSpec, root: str | Path = ".") -> tuple[d
 def pipeline_steps(params) -> list[str]:
     steps = ["base"] if (params.base.model == "tiny" and params.base.steps) else []
     return steps + ["source_sft", "skill_rl", "target_sft", "oracle", "adapt_sft"]
+
+
+# ------------------------------------------------------------------------------------------ the launcher's layout
+
+
+def _option(words: list[str], *names: str) -> str | None:
+    """The value of `--name value` or `--name=value` (the last one given, as argparse keeps it), else None."""
+    found = None
+    for i, word in enumerate(words):
+        for name in names:
+            if word == name and i + 1 < len(words):
+                found = words[i + 1]
+            elif word.startswith(name + "="):
+                found = word[len(name) + 1:]
+    return found
+
+
+def _positive_int(value: str, what: str, launcher: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise PlanError(f"train.launcher {launcher!r}: {what} {value!r}: the planner needs a fixed number of processes")
+    return int(value)
+
+
+def launcher_layout(launcher: str, root: str | Path = ".") -> tuple[int, str]:
+    """(processes, sharding) of a launcher prefix, for plan_step / check_step: `python` -> (1, 'none');
+    `torchrun --nproc_per_node 8 [--nnodes 2]` -> (8 x 2, 'none') (torchrun alone is DDP); `accelerate launch
+    --config_file F [--num_processes N]` -> num_processes of F (accelerate's total over all machines, which it
+    divides by num_machines per node) and 'fsdp' for distributed_type FSDP or DEEPSPEED with ZeRO stage 3 (the
+    planner's full-shard model covers both), else 'none'. F is relative to `root`. Reads the YAML only."""
+    import shlex
+
+    words = shlex.split(launcher)
+    if not words:
+        raise PlanError("train.launcher is empty: `python` for one process")
+    head = Path(words[0]).name
+    if head.startswith("python") and words[1:3] != ["-m", "torch.distributed.run"]:
+        return 1, "none"
+    if head == "torchrun" or words[1:3] == ["-m", "torch.distributed.run"]:
+        per_node = _option(words, "--nproc_per_node", "--nproc-per-node") or "1"  # torchrun's default: 1
+        nodes = _option(words, "--nnodes") or "1"
+        return (_positive_int(per_node, "--nproc_per_node", launcher)
+                * _positive_int(nodes, "--nnodes", launcher)), "none"
+    if head == "accelerate" and words[1:2] == ["launch"]:
+        import yaml
+
+        file = _option(words, "--config_file", "--config-file")
+        if file is None:
+            raise PlanError(f"train.launcher {launcher!r}: give --config_file (e.g. configs/accelerate/fsdp2.yaml): "
+                            "accelerate's default config lives outside the project")
+        path = Path(file) if Path(file).is_absolute() else Path(root) / file
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise PlanError(f"train.launcher {launcher!r}: {path}: {e}") from None
+        kind = str(config.get("distributed_type", "NO")).upper()
+        override = _option(words, "--num_processes", "--num-processes")
+        processes = _positive_int(str(override if override is not None else config.get("num_processes", 1)),
+                                  "num_processes", launcher)
+        if kind == "FSDP":
+            return processes, "fsdp"
+        if kind == "DEEPSPEED":
+            ds = config.get("deepspeed_config") or {}
+            stage = ds.get("zero_stage")
+            if stage is None and ds.get("deepspeed_config_file"):
+                ds_file = Path(ds["deepspeed_config_file"])
+                ds_file = ds_file if ds_file.is_absolute() else Path(root) / ds_file
+                try:
+                    stage = json.loads(ds_file.read_text(encoding="utf-8")).get("zero_optimization", {}).get("stage")
+                except (OSError, ValueError) as e:
+                    raise PlanError(f"train.launcher {launcher!r}: {ds_file}: {e}") from None
+            # ZeRO-1/2 shard only gradients / optimizer state: the planner's unsharded model overestimates them
+            return processes, "fsdp" if str(stage) == "3" else "none"
+        return processes, "none"
+    raise PlanError(f"train.launcher {launcher!r}: the planner knows `python`, `torchrun ...` and "
+                    "`accelerate launch --config_file ...`")
