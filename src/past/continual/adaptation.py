@@ -26,6 +26,7 @@ from pathlib import Path
 
 from past.config import Params, load_params
 from past.continual.landing import Drop, DropNotReady, Pending, inspect_drop, load_drop
+from past.continual.launched import launch_sft
 from past.continual.plans import AdaptPlan, DropRef, Production, Ref, Regression, Start
 from past.continual.registry import Registry, RegistryError, weights_sha256
 from past.evaluation.spec import EvalSpec
@@ -33,6 +34,7 @@ from past.errors import DataError
 from past.files import sha256_file, sha256_json
 from past.jsonl import read_jsonl
 from past.knowledge.format import DOCUMENTS, QUESTIONS
+from past.launcher import is_launched
 from past.layout import Layout
 
 
@@ -200,7 +202,8 @@ def replay_texts(s: Settings, production_id: str, count: int, seed: int) -> list
 
 def train(s: Settings, p: AdaptPlan) -> dict:
     """Target SFT (`steps.sft`, as in the DVC stage) on the drop's documents + replay, from production's
-    SFT weights or the base, saved atomically to the candidate's sft/ folder."""
+    SFT weights or the base, saved atomically to the candidate's sft/ folder; under `train.launcher` in
+    processes of its own (`continual.launched`)."""
     started = time.perf_counter()  # imports included: they are the step's cost too
     from past import steps
     from past.modeling import set_threads
@@ -212,8 +215,13 @@ def train(s: Settings, p: AdaptPlan) -> dict:
     documents += replay_texts(s, p.production.id, replayed, s.params.seed)
     steps.check_memory(s.params, Path(p.start.path), "adapt_sft", documents)
     work = s.registry.root / "work" / f"{p.candidate}-sft"  # its checkpoints; removed once sft/ is saved
-    steps.sft(Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir),
-              steps.training_run(s.params, work=work), steps.served_dtype(s.params, Path(p.start.path)))
+    dtype = steps.served_dtype(s.params, Path(p.start.path))
+    if is_launched(s.params.train.launcher):  # its own processes, on every GPU of this worker
+        launch_sft(s.params_path, s.params.train.launcher, Path(p.start.path), documents, a.sft, s.params.seed,
+                   Path(p.sft_dir), work, str(dtype).removeprefix("torch."))
+    else:
+        steps.sft(Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir),
+                  steps.training_run(s.params, work=work), dtype)
     return {"sft_dir": p.sft_dir, "texts": len(documents), "replayed": replayed,
             "seconds": round(time.perf_counter() - started, 3)}
 

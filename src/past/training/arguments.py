@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from past.config import LoraParams, TrainParams
+from past.distributed import BARRIER_TIMEOUT, world_size
 from past.planner import resolved_checkpointing, resolved_precision
 
 OPTIMIZERS = {"adamw": "adamw_torch_fused", "adafactor": "adafactor", "adamw_8bit": "adamw_bnb_8bit"}
@@ -89,7 +90,8 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch
     if train.optimizer == "adamw_8bit" and importlib.util.find_spec("bitsandbytes") is None:
         raise ValueError("train.optimizer: adamw_8bit needs bitsandbytes (pip install bitsandbytes; CUDA only); "
                          "or use adafactor")
-    micro, accumulation = batch_split(global_batch, train.micro_batch_size)
+    # the global batch is params.yaml's whatever the number of processes: each takes its share of it
+    micro, accumulation = batch_split(global_batch, train.micro_batch_size, world_size())
     return dict(
         output_dir=str(output_dir),
         max_steps=steps,
@@ -114,6 +116,7 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch
         # is not what limits the tiny model: auto = on with CUDA only (the planner counts the same)
         activation_checkpointing=resolved_checkpointing(train, device()),
         dataloader_num_workers=0,
+        ddp_timeout=int(BARRIER_TIMEOUT.total_seconds()),  # the others wait while the main process evaluates
         disable_tqdm=False,  # the progress bar is the only sign of life in a long stage
     )
 

@@ -26,6 +26,7 @@ from typing import Iterator
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from past.distributed import from_main
 from past.files import remove_path, sha256_json, write_json_atomic
 from past.preemption import deferred, preemptible, requested
 from past.training.arguments import TrainingRun, checkpointing
@@ -83,7 +84,8 @@ class StopOnPreemption(TrainerCallback):
 def train(trainer, run: TrainingRun) -> None:
     """`trainer.train()`, resumed from the run's latest complete checkpoint. SIGTERM meanwhile: a checkpoint at
     the end of the current step, then `Preempted`."""
-    resume = last_checkpoint(run.work) if checkpointing(run) else None
+    # the main process tidies the folder; every process resumes from the checkpoint it found
+    resume = from_main(last_checkpoint, run.work) if checkpointing(run) else None
     if resume:
         print(f"resuming from {resume}", flush=True)
     trainer.add_callback(StopOnPreemption(save=checkpointing(run)))

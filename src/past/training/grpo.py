@@ -15,13 +15,15 @@ from past.config import GRPOParams
 from past.prompting import question_prompt, uses_chat
 from past.training.arguments import TrainingRun, lora_config, quiet_transformers, trainer_arguments
 from past.training.checkpoints import output_dir, train
+from past.training.gathering import trained_model
 from past.training.rewards import reward_function
 
 
 def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOParams, seed: int,
              chat: str = "auto", tools: list[dict] | None = None, run: TrainingRun | None = None):
     """Train `model`; returns (the trained model, the reward curve as [{"step", "reward"}]). With LoRA the model
-    is the PEFT model: the adapter is the RL update, saved as such (the skill engine reads adapters).
+    is the PEFT model: the adapter is the RL update, saved as such (the skill engine reads adapters). Under a
+    launcher with sharded weights the model is gathered onto the main process (None elsewhere).
 
     One optimizer step sees prompts_per_step x num_generations completions, generated together; training runs
     them in micro-batches of `train.micro_batch_size` (gradient accumulation), so the global batch and the
@@ -56,9 +58,10 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
                                        train_dataset=dataset, processing_class=tokenizer,
                                        peft_config=lora_config(run.lora), callbacks=run.callbacks())
         train(trainer, run)
+        model = trained_model(trainer)
     curve = [{"step": int(row["step"]), "reward": float(row["reward"])}
              for row in trainer.state.log_history if "reward" in row]
-    return trainer.model, curve
+    return model, curve
 
 
 class EpochSeededRepeatSampler(RepeatSampler):

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from past.config import Params
+from past.distributed import barrier, is_main, on_main, world_size
 from past.evaluation.backends import closed_book_eval
 from past.evaluation.spec import EvalSpec
 from past.files import atomic_dir, remove_path, remove_temporaries, write_json_atomic
@@ -31,6 +32,7 @@ from past.modeling import load_model, load_tokenizer, save_model, stored_dtype
 from past.skills import SkillVector
 from past.training.arguments import TrainingRun
 from past.training.checkpoints import within
+from past.training.gathering import check_exact_rl_start, unpartitioned
 from past.training.grpo import run_grpo
 from past.training.sft import finetune_folder
 
@@ -75,8 +77,9 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
     final = Path(final or out)
     rounds = params.skill_rl.rounds
     report = {"rounds": [], "reward_curve": []}
+    check_exact_rl_start(stored_dtype(source_sft), rounds)
     Path(out).mkdir(parents=True, exist_ok=True)
-    remove_temporaries(out)  # what a killed run was writing; only this run writes here
+    on_main(remove_temporaries, out)  # what a killed run was writing; only this run writes here
     for k, subset in enumerate(split_by_title(source, rounds), start=1):
         pair = round_pair(out, k)
         done = pair.rl.parent / ROUND_REPORT
@@ -87,48 +90,72 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
             print(f"skill_rl: round {k}/{rounds}: finished by an earlier run, kept")
             continue
         if k == 1 and not pair.sft.is_dir():  # (a saved sft_k is whole: an interrupted run of this round left it)
-            save_model(load_model(source_sft), load_tokenizer(source_sft), pair.sft, dtype=stored_dtype(source_sft))
+            on_main(copy_model, source_sft, pair.sft)
         elif not pair.sft.is_dir():
             finetune_folder(base, [d["text"] for d in subset.documents], params.source_sft, params.seed + k, pair.sft,
                             within(run.round(k, "sft/"), f"round_{k}/sft"), save_dtype=stored_dtype(source_sft))
             if run.work is not None:
-                remove_path(Path(run.work) / f"round_{k}/sft")  # sft_k is saved: its checkpoints are done with
-        model, tokenizer = load_model(pair.sft), load_tokenizer(pair.sft)
+                on_main(remove_path, Path(run.work) / f"round_{k}/sft")  # sft_k is saved: its checkpoints are done
         start = pair.sft
-        if k > 1:
-            previous = round_pair(out, k - 1)
-            skill_vector(previous).apply_to(model, 1.0)
-            if run.uses_lora:  # the adapter's base must be a real folder: sft_k + v_(k-1), saved exactly
-                start = Path(out) / f"round_{k}" / "start"
-                if not start.is_dir():  # else saved by an interrupted run: the same values, computed the same way
-                    save_model(model, tokenizer, start)
-        # Every metric, not only the reward's: an instruct model's RL shows in answer-contained first.
-        before = closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
+        if k > 1 and (run.uses_lora or world_size() > 1):
+            # a real folder: the adapter's base, and what every process of a launched run loads (ZeRO-3 loads
+            # partitioned: sft_k + v_(k-1) cannot be made in memory there)
+            start = Path(out) / f"round_{k}" / "start"
+            on_main(save_round_start, pair.sft, round_pair(out, k - 1), start)
+        model, tokenizer = load_model(start), load_tokenizer(start)
+        if k > 1 and start == pair.sft:
+            skill_vector(round_pair(out, k - 1)).apply_to(model, 1.0)
+        # Every metric, not only the reward's: an instruct model's RL shows in answer-contained first. With several
+        # processes the main one scores the saved start (the model in memory may be partitioned).
+        before = on_main(source_scores, model if world_size() == 1 else start, tokenizer, subset, spec)
         model, curve = run_grpo(model, tokenizer, subset.questions, params.prompt, params.skill_rl.grpo,
                                 params.seed + k, chat=params.chat, tools=subset.tools,
                                 run=within(run.round(k), f"round_{k}/rl"))
-        after = closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
+        after = on_main(source_scores, model, tokenizer, subset, spec)  # model: whole on the main process
         if run.uses_lora:
-            save_adapter(model, pair.rl, base=final / start.relative_to(out) if start.is_relative_to(out) else start)
+            on_main(save_adapter, model, pair.rl,
+                    base=final / start.relative_to(out) if start.is_relative_to(out) else start)
         else:
-            save_model(model, tokenizer, pair.rl, dtype=torch.float32)
+            on_main(save_model, model, tokenizer, pair.rl, dtype=torch.float32)
         del model  # free round k's weights (and the trainer's optimizer state) before round k+1 loads its own
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        entry = {"round": k, "questions": len(subset.questions),
-                 **{f"start_{m}": v for m, v in before.items() if m != "questions"},
-                 **{f"rl_{m}": v for m, v in after.items() if m != "questions"}}
         points = [{"round": k, **point} for point in curve]
-        write_json_atomic(done, {"round": entry, "reward_curve": points})  # last: the round is finished
-        if run.work is not None:
-            remove_path(Path(run.work) / f"round_{k}")  # its trainers' checkpoints are not needed again
-        report["rounds"].append(entry)
-        report["reward_curve"] += points
-        print(f"skill_rl: round {k}/{rounds}: source exact match {before['exact_match']:.3f} -> "
-              f"{after['exact_match']:.3f}, answer contained {before['contained']:.3f} -> {after['contained']:.3f}")
-    (Path(out) / LAST_ROUND).write_text(f"round_{rounds}\n", encoding="utf-8")
+        if is_main():
+            entry = {"round": k, "questions": len(subset.questions),
+                     **{f"start_{m}": v for m, v in before.items() if m != "questions"},
+                     **{f"rl_{m}": v for m, v in after.items() if m != "questions"}}
+            write_json_atomic(done, {"round": entry, "reward_curve": points})  # last: the round is finished
+            if run.work is not None:
+                remove_path(Path(run.work) / f"round_{k}")  # its trainers' checkpoints are not needed again
+            report["rounds"].append(entry)
+            report["reward_curve"] += points
+            print(f"skill_rl: round {k}/{rounds}: source exact match {before['exact_match']:.3f} -> "
+                  f"{after['exact_match']:.3f}, answer contained {before['contained']:.3f} -> {after['contained']:.3f}")
+        barrier()
+    on_main((Path(out) / LAST_ROUND).write_text, f"round_{rounds}\n", encoding="utf-8")
     return report
+
+
+def copy_model(source: Path, folder: Path) -> Path:
+    """A saved model copied as it is stored (round 1's sft is the source SFT model, in its dtype)."""
+    return save_model(load_model(source), load_tokenizer(source), folder, dtype=stored_dtype(source))
+
+
+def save_round_start(sft: Path, previous: RoundPair, folder: Path) -> None:
+    """sft_k + v_(k-1), saved in fp32 (unless an interrupted run saved it: the same values, made the same way)."""
+    if folder.is_dir():
+        return
+    model = load_model(sft)
+    skill_vector(previous).apply_to(model, 1.0)
+    save_model(model, load_tokenizer(sft), folder)
+
+
+def source_scores(model, tokenizer, subset: KnowledgeSet, spec: EvalSpec) -> dict:
+    """Closed-book scores on a round's source questions (of a model in memory or a saved folder, whole)."""
+    with unpartitioned():
+        return closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
 
 
 def round_start(pair: RoundPair) -> Path:

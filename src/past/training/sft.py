@@ -8,13 +8,16 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from past.config import SFTParams
+from past.distributed import on_main
 from past.training.arguments import TrainingRun, lora_config, quiet_transformers, trainer_arguments
 from past.training.checkpoints import output_dir, train
+from past.training.gathering import trained_model
 
 
 def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, run: TrainingRun | None = None):
     """Train `model` on `texts` for `params.steps` steps; returns the trained model (with LoRA, the adapter
-    merged into the weights: what SFT stores is knowledge, kept in full weights). With checkpoints (`run.work`,
+    merged into the weights: what SFT stores is knowledge, kept in full weights), whole: under a launcher
+    with sharded weights only the main process gets it (None elsewhere, `training.gathering`). With checkpoints (`run.work`,
     `train.checkpoint_steps`) it resumes from the latest one: the rows below are a pure function of `texts` and
     `seed`, and the Trainer's seeded sampler and saved data position put a resumed run on the same batches."""
     run = run or TrainingRun()
@@ -33,14 +36,16 @@ def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, ru
         trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_dict({"text": rows}),
                              processing_class=tokenizer, peft_config=lora_config(run.lora), callbacks=run.callbacks())
         train(trainer, run)
-    return trainer.model.merge_and_unload() if run.uses_lora else trainer.model
+        model = trained_model(trainer)
+    return model.merge_and_unload() if run.uses_lora and model is not None else model
 
 
 def finetune_folder(source, texts: list[str], params: SFTParams, seed: int, output, run: TrainingRun | None = None,
                     save_dtype=None) -> None:
-    """Load a saved model, SFT it on `texts` and save it to `output` (atomically, in `save_dtype`)."""
+    """Load a saved model, SFT it on `texts` and save it to `output` (atomically, in `save_dtype`). Under a
+    launcher every process trains and the main process saves; all return once `output` is there."""
     from past.modeling import load_model, load_tokenizer, save_model
 
     model, tokenizer = load_model(source), load_tokenizer(source)
     model = run_sft(model, tokenizer, texts, params, seed, run)
-    save_model(model, tokenizer, output, dtype=save_dtype)
+    on_main(save_model, model, tokenizer, output, dtype=save_dtype)

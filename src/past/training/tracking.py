@@ -15,6 +15,8 @@ from pathlib import Path
 
 from transformers.integrations import DVCLiveCallback
 
+from past.distributed import is_main
+
 # what is plotted: the curves people ask for first (anything else TRL logs stays in the trainer's own log)
 TRACKED = re.compile(r"(train_)?loss|learning_rate|grad_norm|reward|reward_std|completions/mean_length|kl|entropy|"
                      r"mean_token_accuracy")
@@ -37,5 +39,6 @@ class LiveCallback(DVCLiveCallback):
 
 
 def tracking_callbacks(folder: Path | None, prefix: str = "", resume: bool = False) -> list:
-    """The callbacks that track a trainer into `folder` (none when it is None)."""
-    return [LiveCallback(Path(folder), prefix, resume)] if folder is not None else []
+    """The callbacks that track a trainer into `folder` (none when it is None; none but on the main process of
+    several: a new `Live` clears its folder, and the metrics are the same on every process)."""
+    return [LiveCallback(Path(folder), prefix, resume)] if folder is not None and is_main() else []

@@ -1,0 +1,50 @@
+"""`train.launcher`: how a training step's processes start (python, torchrun, accelerate launch).
+
+`dvc.yaml` runs each training stage as `past launch stages/<stage>.py`, which checks params.yaml and then
+becomes `<launcher> stages/<stage>.py`; the adapt flow starts its SFT as `<launcher> -m
+past.continual.launched ...`: one knob decides for both (`argv`). Only the three launchers and plain options
+are accepted, never shell syntax: the value is a command line, and someone will paste one into a shell.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+PROGRAMS = ("python", "torchrun", "accelerate")
+SAFE_WORD = re.compile(r"[A-Za-z0-9_./:=,+@%-]+")  # options and paths: no ; | & $ ` < > quotes or spaces
+
+
+class LauncherError(ValueError):
+    """A `train.launcher` value that is not one of the launchers, or that holds shell syntax."""
+
+
+def check_launcher(launcher: str) -> str:
+    """The launcher, if it is `python`, `torchrun [options]` or `accelerate launch [options]`."""
+    words = launcher.split()
+    if not words or words[0] not in PROGRAMS:
+        raise LauncherError(f"expected python, torchrun [options] or accelerate launch [options], got {launcher!r}")
+    if words[0] == "python" and len(words) > 1:
+        raise LauncherError(f"python takes no options here (the stage script follows), got {launcher!r}")
+    if words[0] == "accelerate" and words[1:2] != ["launch"]:
+        raise LauncherError(f"accelerate needs its launch command: accelerate launch [options], got {launcher!r}")
+    unsafe = [word for word in words if not SAFE_WORD.fullmatch(word)]
+    if unsafe:
+        raise LauncherError(f"{unsafe[0]!r} is not a plain option or path (the launcher is part of a shell command)")
+    return launcher
+
+
+def is_launched(launcher: str) -> bool:
+    """Whether steps run in processes of their own (torchrun, accelerate) rather than the caller's (python)."""
+    return launcher.split()[0] != "python"
+
+
+def argv(launcher: str, *target: str) -> list[str]:
+    """The command that runs `python TARGET...` (a script, or `-m module`, and its arguments) under the
+    launcher, with this environment's programs (the launchers beside this interpreter, not PATH's first)."""
+    words = shlex.split(check_launcher(launcher))
+    here = Path(sys.executable).with_name(words[0])
+    words[0] = sys.executable if words[0] == "python" else str(here) if here.exists() else words[0]
+    return [*words, *target]
