@@ -1,7 +1,6 @@
 """Instruct-model prompting (chat template, EOS), answer-contained, and the cached yes/no LLM judge
 against a real OpenAI-compatible HTTP server on 127.0.0.1."""
 
-import importlib.util
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +16,7 @@ from past.modeling import build_tiny_llama, build_word_tokenizer
 from past.prompting import render_prompts, uses_chat
 from past.scoring import contained
 from past.training import grpo
-from past.training.grpo import run_grpo, vllm_server_arguments
+from past.training.grpo import run_grpo
 from past.training.rewards import reward_function
 
 from chat_fixtures import CHAT, QUESTIONS, WORDS
@@ -170,10 +169,3 @@ def test_llm_judge_uses_the_paper_prompt_and_caches_each_verdict(grader, tmp_pat
     _Grader.reply = "maybe"
     with pytest.raises(JudgeError, match="neither yes nor no"):
         Judge(grader, "grader").grade(questions[0], "something new")
-
-
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is importable here")
-def test_trl_vllm_server_mode_names_the_environment_it_needs():
-    assert vllm_server_arguments("") == {}
-    with pytest.raises(RuntimeError, match="needs vllm importable in this environment"):
-        vllm_server_arguments("http://127.0.0.1:8000")
