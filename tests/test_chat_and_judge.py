@@ -1,8 +1,8 @@
 """Instruct-model prompting (chat template, EOS), answer-contained, and the cached yes/no LLM judge
 against a real OpenAI-compatible HTTP server on 127.0.0.1."""
 
-import importlib.util
 import json
+import time
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,7 +17,7 @@ from past.modeling import build_tiny_llama, build_word_tokenizer
 from past.prompting import render_prompts, uses_chat
 from past.scoring import contained
 from past.training import grpo
-from past.training.grpo import run_grpo, vllm_server_arguments
+from past.training.grpo import run_grpo
 from past.training.rewards import reward_function
 
 from chat_fixtures import CHAT, QUESTIONS, WORDS
@@ -172,8 +172,105 @@ def test_llm_judge_uses_the_paper_prompt_and_caches_each_verdict(grader, tmp_pat
         Judge(grader, "grader").grade(questions[0], "something new")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is importable here")
-def test_trl_vllm_server_mode_names_the_environment_it_needs():
-    assert vllm_server_arguments("") == {}
-    with pytest.raises(RuntimeError, match="needs vllm importable in this environment"):
-        vllm_server_arguments("http://127.0.0.1:8000")
+class _Flaky(BaseHTTPRequestHandler):
+    """A yes/no judge that fails its first `fail_first` requests with `status` (and Retry-After), always fails
+    questions containing 'doom' with 503, and records the peak number of requests in flight."""
+
+    lock = threading.Lock()
+    in_flight = peak = served = 0
+    fail_first, status, retry_after = 0, 503, None
+
+    def do_POST(self):
+        cls = type(self)
+        prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][0]["content"]
+        with cls.lock:
+            cls.served += 1
+            n, cls.in_flight = cls.served, cls.in_flight + 1
+            cls.peak = max(cls.peak, cls.in_flight)
+        try:
+            time.sleep(0.05)  # long enough for the next requests to arrive while this one is open
+            if n <= cls.fail_first or "Question: doom" in prompt:
+                self.send_response(cls.status if n <= cls.fail_first else 503)
+                if cls.retry_after is not None:
+                    self.send_header("Retry-After", cls.retry_after)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            gold = prompt.split("Gold answer: ")[1].split("\n")[0]
+            verdict = "yes" if gold in prompt.split("Student answer: ")[1].split("\n")[0] else "no"
+            data = json.dumps({"choices": [{"message": {"content": verdict}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        finally:
+            with cls.lock:
+                cls.in_flight -= 1
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky():
+    _Flaky.in_flight = _Flaky.peak = _Flaky.served = _Flaky.fail_first = 0
+    _Flaky.status, _Flaky.retry_after = 503, None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+BATCH = [{"id": f"q{i}", "question": f"who is {i} ?", "answers": [f"a{i}"]} for i in range(16)]
+ANSWERS = [f"a{i}" if i % 4 else "wrong" for i in range(16)]  # 12 of 16 right
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_judge_sends_a_batch_concurrently_and_a_second_call_asks_nothing(flaky, tmp_path, concurrency):
+    judge = Judge(flaky, "m", tmp_path / "cache.jsonl", concurrency=concurrency, backoff=0.01)
+    assert judge.accuracy(ANSWERS, BATCH) == 0.75 and judge.requests == 16
+    assert (_Flaky.peak > 1) if concurrency > 1 else (_Flaky.peak == 1), _Flaky.peak
+    rows = [json.loads(line) for line in (tmp_path / "cache.jsonl").read_text().splitlines()]
+    assert sorted(r["question_id"] for r in rows) == sorted(q["id"] for q in BATCH)  # one whole line each
+    again = Judge(flaky, "m", tmp_path / "cache.jsonl", concurrency=concurrency)
+    assert again.accuracy(ANSWERS, BATCH) == 0.75 and again.requests == 0 and _Flaky.served == 16
+    assert judge.accuracy(ANSWERS, BATCH) == 0.75 and judge.requests == 16  # the in-memory cache too
+
+
+@pytest.mark.parametrize("status, retry_after", [(503, None), (429, "0"), (502, None)])
+def test_judge_retries_throttling_and_server_errors(flaky, status, retry_after):
+    _Flaky.fail_first, _Flaky.status, _Flaky.retry_after = 5, status, retry_after
+    judge = Judge(flaky, "m", concurrency=2, retries=3, backoff=0.01)
+    assert judge.accuracy(ANSWERS[:4], BATCH[:4]) == 0.75
+    assert judge.requests == 4 + 5  # every failure was retried, and each retry counted
+
+
+def test_judge_honours_retry_after(flaky):
+    _Flaky.fail_first, _Flaky.status, _Flaky.retry_after = 1, 429, "0.4"
+    judge = Judge(flaky, "m", concurrency=1, backoff=0.0)
+    started = time.monotonic()
+    assert judge.grade(BATCH[1], "a1") is True
+    assert time.monotonic() - started >= 0.4 and judge.requests == 2
+
+
+def test_judge_does_not_retry_other_client_errors(flaky):
+    _Flaky.fail_first, _Flaky.status = 1, 400
+    judge = Judge(flaky, "m", retries=3, backoff=0.01)
+    with pytest.raises(JudgeError, match=r"question q1: HTTP 400"):
+        judge.grade(BATCH[1], "a1")
+    assert judge.requests == 1
+
+
+def test_a_request_that_keeps_failing_raises_and_leaves_the_cache_file_as_it_was(flaky, tmp_path):
+    cache = tmp_path / "cache.jsonl"
+    Judge(flaky, "m", cache).accuracy(ANSWERS[:2], BATCH[:2])
+    before = cache.read_bytes()
+    judge = Judge(flaky, "judge-model", cache, retries=2, backoff=0.01)
+    doomed = {"id": "q-doom", "question": "doom", "answers": ["x"]}
+    with pytest.raises(JudgeError) as err:
+        judge.accuracy(["x"], [doomed])
+    assert str(err.value).startswith(f"judge {flaky} (judge-model), question q-doom: HTTP 503")
+    assert judge.requests == 3 and cache.read_bytes() == before
+    with pytest.raises(JudgeError, match="connection refused|Connection refused|Errno"):
+        Judge("http://127.0.0.1:1/v1", "m", cache, retries=1, backoff=0.01).grade(BATCH[5], "a5")
+    assert cache.read_bytes() == before

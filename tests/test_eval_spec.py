@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from chat_fixtures import CHAT, QUESTIONS, WORDS
-from past.config import SFTParams, TinyModelParams, load_params
+from past.config import SFTParams, TinyModelParams, load_params, validate_params
 from past.continual.adaptation import Settings, score
 from past.evaluation.spec import EvalSpec
 from past.modeling import build_tiny_llama, build_word_tokenizer, save_model
@@ -54,3 +54,22 @@ def test_the_flows_grade_with_the_chat_setting_of_params(tmp_path):
         scores[chat] = score(Settings(tmp_path / "params.yaml", load_params(tmp_path / "params.yaml")),
                              str(folder), QUESTIONS)["exact_match"]
     assert scores["auto"] >= 0.5 and scores["off"] < scores["auto"], scores
+
+
+def test_evaluate_tensor_parallel_size_reaches_the_vllm_command_line_and_not_the_key(tmp_path):
+    from past.evaluation.backends import vllm_server
+
+    venv = tmp_path / "venv"  # the layout vllm_python looks for; nothing is started
+    (venv / "lib" / "python3.11" / "site-packages" / "vllm").mkdir(parents=True)
+    (venv / "lib" / "python3.11" / "site-packages" / "vllm" / "__init__.py").write_text("")
+    (venv / "bin").mkdir()
+    (venv / "bin" / "python").write_text("")
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data["evaluate"].update(backend="vllm", vllm_venv=str(venv), tensor_parallel_size=4, vllm_args=["--enforce-eager"])
+    spec = EvalSpec.from_params(validate_params(data))
+    command = vllm_server(tmp_path / "model", spec).command
+    at = command.index("--tensor-parallel-size")
+    assert command[at + 1] == "4" and command[-1] == "--enforce-eager"  # the user's flags come last: they win
+    default = EvalSpec.from_params(validate_params({**data, "evaluate": {**data["evaluate"], "tensor_parallel_size": 1}}))
+    assert vllm_server(tmp_path / "model", default).command[at + 1] == "1"
+    assert spec.key == default.key  # the same answers on 1 GPU or 4

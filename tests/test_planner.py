@@ -250,3 +250,33 @@ def test_launcher_layout_refuses_what_it_cannot_count(launcher, says, tmp_path):
 
     with pytest.raises(PlanError, match=re.escape(says)):
         launcher_layout(launcher, tmp_path)
+
+
+def test_vllm_colocate_takes_its_share_of_the_device_and_sleep_gives_it_back():
+    """On a GPU GRPO samples with vLLM colocated: it holds gpu_memory_utilization of the device (the trainer's step
+    fits in the rest) instead of the trainer's own KV cache; asleep it keeps 10% of that while the trainer trains."""
+    limit = 80 * GiB
+    rl = {"prompts_per_step": 16, "num_generations": 8, "max_new_tokens": 64}
+    off = validate_params({"skill_rl": {"grpo": {**rl, "vllm": {"mode": "off"}}}})
+    colocate = validate_params({"skill_rl": {"grpo": rl}})  # auto: colocate on cuda
+    asleep = validate_params({"skill_rl": {"grpo": {**rl, "vllm": {"sleep": True}}}})
+    plan = lambda p, device="cuda", **kw: plan_step(p, "qwen2.5-0.5b", "skill_rl", device=device,  # noqa: E731
+                                                    prompt_tokens=64, **kw)
+    base, awake, slept = plan(off, device_bytes=limit), plan(colocate, device_bytes=limit), plan(asleep,
+                                                                                                device_bytes=limit)
+    share = int(0.3 * limit)
+    assert awake.knobs.sampler == "colocate" and base.knobs.sampler == "generate"
+    for phase in ("forward/backward", "optimizer step"):
+        assert awake.phases[phase] == base.phases[phase] + share  # the trainer's own terms are unchanged
+        assert slept.phases[phase] == base.phases[phase] + int(0.1 * share)
+    # generation: vLLM awake, the trainer holds weights and optimizer state (no KV cache, no sampling logits)
+    assert awake.phases["generation"] == slept.phases["generation"] < base.phases["generation"] + share
+    assert plan(colocate, device="cpu").knobs.sampler == "generate"  # auto on CPU: transformers' generate
+    unknown = plan(colocate)
+    assert "vLLM (colocate)" not in unknown.terms and any("vLLM colocate takes 0.3" in n for n in unknown.notes)
+    # the check counts it: a limit the trainer alone fits is refused with vLLM's share, and sleep is offered
+    tight = int(base.total * 1.2)
+    assert check_fits(base, tight) is base
+    with pytest.raises(PlanError) as err:
+        check_step(colocate, "qwen2.5-0.5b", "skill_rl", device="cuda", limit_bytes=tight, prompt_tokens=64)
+    assert "vLLM (colocate)" in str(err.value) and "skill_rl.grpo.vllm.sleep: true" in str(err.value)

@@ -330,7 +330,8 @@ def _plan(args) -> int:
         processes, sharding = args.gpus, "fsdp" if args.shard else "none"
     failed = 0
     for step in pipeline_steps(params):
-        est = plan_step(params, spec, step, device=device, processes=processes, sharding=sharding, **lengths[step])
+        est = plan_step(params, spec, step, device=device, processes=processes, sharding=sharding, device_bytes=limit,
+                        **lengths[step])
         print()
         print(est.table())
         if limit is None:

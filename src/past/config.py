@@ -27,7 +27,7 @@ from past.scoring import METRICS, REWARDS, Metric, Reward  # one spelling: a rew
 
 __all__ = ["ConfigError", "Params", "load_params", "validate_params", "METRICS", "REWARDS", "SOURCES",
            "WorldParams", "SquadParams", "LoogleParams", "ToolbenchParams", "PrepareParams", "TinyModelParams",
-           "BaseParams", "SFTParams", "GRPOParams", "SkillRLParams", "InjectParams", "EvaluateParams",
+           "BaseParams", "SFTParams", "VLLMParams", "GRPOParams", "SkillRLParams", "InjectParams", "EvaluateParams",
            "OracleParams", "AdaptParams", "TrainParams", "LoraParams"]
 
 Source = Literal["world", "squad", "loogle", "toolbench"]
@@ -153,6 +153,29 @@ class BaseParams(Group):
         return SFTParams(steps=self.steps, lr=self.lr, batch_size=self.batch_size, warmup_ratio=0.05)
 
 
+class VLLMParams(Group):
+    """How GRPO samples: TRL's vLLM integration (GPU) or transformers' generate (training.grpo.vllm_arguments)."""
+
+    mode: Literal["auto", "colocate", "server", "off"] = Field(
+        "auto", description="colocate: vLLM inside each trainer process (GPU); server: a `trl vllm-serve` process on "
+                            "GPUs of its own at server_url; off: transformers' generate; auto: colocate with CUDA, "
+                            "off on CPU")
+    gpu_memory_utilization: float = Field(0.3, ge=0.01, le=0.99, description="colocate: share of each GPU vLLM takes "
+                                                                           "(weights + KV cache); the trainer's step "
+                                                                           "must fit in the rest (`past plan`)")
+    sleep: bool = Field(False, description="colocate: put vLLM to sleep (level 2: weights and KV cache released) "
+                                           "while the trainer trains; slower (weights re-sent every step)")
+    tensor_parallel_size: int = Field(1, ge=1, description="colocate: GPUs one vLLM engine spans (must divide the "
+                                                           "number of trainer processes)")
+    server_url: str = Field("", description="server: base URL of `trl vllm-serve` (e.g. http://10.0.0.2:8000)")
+
+    @model_validator(mode="after")
+    def _server_has_a_url(self):
+        if self.mode == "server" and not self.server_url:
+            raise Mismatch("server_url", "must be set for {at}mode: server")
+        return self
+
+
 class GRPOParams(Group):
     steps: int = Field(60, ge=1, description="optimizer steps per round")
     lr: float = Field(3e-4, ge=0.0, description="learning rate (TRL's default 1e-6 is for billion-parameter models)")
@@ -166,8 +189,7 @@ class GRPOParams(Group):
                                                       "line: reachable by chatty instruct models) or call_success "
                                                       "(closed-book tool use: a relevant API with its required and "
                                                       "only known parameters; needs prepare.source: toolbench)")
-    vllm_server: str = Field("", description="base URL of a `trl vllm-serve` server that generates the samples (TRL's "
-                                             "vllm_mode='server', GPU); empty: generate in-process")
+    vllm: VLLMParams = Field(default_factory=VLLMParams, description="how the samples are generated: TRL's vLLM modes or transformers' generate")
 
 
 class SkillRLParams(Group):
@@ -189,11 +211,17 @@ class EvaluateParams(Group):
     vllm_venv: str = Field(".venv-vllm", description="vLLM's own environment (scripts/setup-vllm-env.sh makes it)")
     vllm_args: list[str] = Field([], description="extra arguments of the vLLM server; on CPU [--enforce-eager, "
                                                  "--optimization-level, '0'] halves its start-up")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one vLLM server spans (vLLM's "
+                                                           "--tensor-parallel-size); the answers do not depend on it")
     judge_url: str = Field("", description="OpenAI-compatible endpoint (.../v1) of an LLM judge with the paper's "
                                            "yes/no prompt; empty: no judge. Its key, if any, comes from "
                                            "$OPENAI_API_KEY")
     judge_model: str = Field("gpt-4.1-2025-04-14", description="judge model name (the paper graded with GPT-4.1)")
     judge_cache: str = Field("data/judge_cache.jsonl", description="verdicts cached per question and answer")
+    judge_concurrency: int = Field(8, ge=1, description="judge requests in flight at once")
+    judge_retries: int = Field(3, ge=0, description="retries of a judge request after a connection error, a timeout, "
+                                                    "HTTP 429 or 5xx (exponential backoff with jitter, Retry-After "
+                                                    "honoured)")
     metric: Metric = Field("exact_match", description="headline metric of the gain, the oracle share and the lambda "
                                                       "plot: exact_match, f1, contained (instruct models answer in "
                                                       "sentences), judge (needs judge_url) or call_success (needs "

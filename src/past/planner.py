@@ -60,13 +60,17 @@ MIN_8BIT_SIZE = 4096  # bitsandbytes keeps fp32 state for smaller tensors
 BNB_BLOCK = 256  # bitsandbytes' blockwise quantisation: one fp32 absmax per block and state
 CUDA_MARGIN_BYTES = GiB  # CUDA context + cuBLAS workspaces
 CUDA_MARGIN_SHARE = 0.05  # caching-allocator slack
+# vLLM asleep (level 2, what TRL 1.16's colocate mode uses: trl/generation/vllm_generation.py) frees its memory pool,
+# weights and KV cache; what it allocated outside the pool (CUDA graphs, sampler buffers) stays. vLLM's sleep-mode
+# docs promise "up to 90%+" released: counted as 10% of its share (not measured: no GPU here)
+VLLM_ASLEEP_SHARE = 0.10
 STEPS = ("base", "source_sft", "skill_rl", "target_sft", "oracle", "adapt_sft")
 SFT_STEPS = ("base", "source_sft", "target_sft", "adapt_sft")
 LLAMA_LIKE = ("llama", "qwen2", "qwen3", "mistral", "smollm3")
 
 __all__ = ["PlanError", "ModelSpec", "Knobs", "Estimate", "describe_model", "estimate", "plan_step", "check_fits",
            "check_step", "suggest", "Suggestion", "default_device", "device_memory", "memory_limit",
-           "resolved_precision", "resolved_checkpointing",
+           "resolved_precision", "resolved_checkpointing", "resolved_vllm_mode",
            "longest_tokens", "count", "BUILTIN_MODELS", "GiB", "STEPS", "launcher_layout"]
 
 
@@ -328,6 +332,10 @@ class Knobs:
     processes: int = 1
     sharding: str = "none"  # none (a full copy per process) | fsdp (FSDP full shard / ZeRO-3)
     device: str = "cuda"  # cuda | cpu: the LM-head kernel and the CUDA margin differ
+    sampler: str = "generate"  # GRPO: generate (transformers, in the trainer) | colocate (vLLM in it) | server
+    vllm_share: float = 0.0  # colocate: the share of the device vLLM takes (gpu_memory_utilization)
+    vllm_sleep: bool = False  # colocate: vLLM asleep while the trainer trains
+    device_bytes: int = 0  # the device's memory (the limit): vLLM's share is of this; 0: unknown
 
     @property
     def per_process(self) -> int:
@@ -546,7 +554,11 @@ def estimate(model, knobs: Knobs, step: str = "") -> Estimate:
     phases = {"forward/backward": fb, "optimizer step": opt}
 
     # ---- GRPO generation: the whole generation batch at once, no gradients
-    if k.kind == "grpo":
+    if k.kind == "grpo" and k.sampler != "generate":
+        # vLLM samples: the trainer's generation holds no KV cache of its own (colocate: vLLM's share, carved
+        # out of the device at start-up, holds it; server: other GPUs), only its weights and optimizer state
+        phases["generation"] = {"weights": W, "adapter": A_w, "reference model": R, "optimizer state": O}
+    elif k.kind == "grpo":
         B = k.per_process
         kv_cache = B * s * m.layers * m.kv_dim * (4 + cb)  # keys fp32 (RoPE with fp32 cos/sin), values compute dtype
         sampling = B * m.vocab * (cb + 3 * 4)  # last-token logits, their fp32 copy, scaled scores, probabilities
@@ -574,6 +586,16 @@ def estimate(model, knobs: Knobs, step: str = "") -> Estimate:
     if k.device == "cuda":
         for terms in phases.values():
             terms["CUDA context + allocator margin"] = CUDA_MARGIN_BYTES + int(CUDA_MARGIN_SHARE * sum(terms.values()))
+    if k.sampler == "colocate":  # after the margin: vLLM's share is a fixed slice of the device, slack included
+        awake = int(k.vllm_share * k.device_bytes)
+        for name, terms in phases.items():
+            # sleep: vLLM wakes for the generation phase and sleeps through forward/backward and the optimizer step
+            asleep = k.vllm_sleep and name != "generation"
+            terms["vLLM asleep (colocate)" if asleep else "vLLM (colocate)"] = (
+                int(VLLM_ASLEEP_SHARE * awake) if asleep else awake)
+        if not k.device_bytes:
+            notes.append(f"vLLM colocate takes {k.vllm_share:g} of the device's memory, not counted: the device's "
+                         "memory is unknown (give --gpu-gib or train.memory_limit_gib)")
     if k.optimizer == "adamw_8bit" and k.device == "cpu":
         notes.append("adamw_8bit (bitsandbytes) needs CUDA")
 
@@ -599,6 +621,12 @@ def resolved_checkpointing(train, device: str) -> bool:
     return train.activation_checkpointing == "on" or (train.activation_checkpointing == "auto" and device == "cuda")
 
 
+def resolved_vllm_mode(vllm, device: str) -> str:
+    """grpo.vllm.mode with auto resolved: colocate with CUDA, off on CPU. training.grpo maps the result onto TRL, so
+    what is planned is what runs."""
+    return vllm.mode if vllm.mode != "auto" else ("colocate" if device == "cuda" else "off")
+
+
 def default_device() -> str:
     try:
         import torch
@@ -621,7 +649,7 @@ DEFAULT_PROMPT_TOKENS = 96
 
 
 def step_knobs(params, spec: ModelSpec, step: str, *, device: str, processes: int = 1, sharding: str = "none",
-               sft_tokens: int | None = None, prompt_tokens: int | None = None) -> Knobs:
+               sft_tokens: int | None = None, prompt_tokens: int | None = None, device_bytes: int | None = None) -> Knobs:
     group = _step_group(params, step)
     train, lora = params.train, params.lora
     common = dict(micro_batch=train.micro_batch_size, checkpointing=resolved_checkpointing(train, device),
@@ -634,12 +662,17 @@ def step_knobs(params, spec: ModelSpec, step: str, *, device: str, processes: in
             seq = min(seq, sft_tokens)
         return Knobs(kind="sft", batch=group.batch_size, seq=max(2, seq), **common)
     prompt = prompt_tokens or DEFAULT_PROMPT_TOKENS
+    mode = resolved_vllm_mode(group.vllm, device)
+    sampler = {"off": "generate"}.get(mode, mode)
+    vllm = dict(vllm_share=group.vllm.gpu_memory_utilization, vllm_sleep=group.vllm.sleep,
+                device_bytes=device_bytes or 0) if sampler == "colocate" else {}
     return Knobs(kind="grpo", batch=group.prompts_per_step * group.num_generations, seq=prompt + group.max_new_tokens,
-                 completion=group.max_new_tokens, beta=group.beta, **common)
+                 completion=group.max_new_tokens, beta=group.beta, sampler=sampler, **vllm, **common)
 
 
 def plan_step(params, model, step: str, *, device: str | None = None, processes: int = 1, sharding: str = "none",
-              sft_tokens: int | None = None, prompt_tokens: int | None = None) -> Estimate:
+              sft_tokens: int | None = None, prompt_tokens: int | None = None,
+              device_bytes: int | None = None) -> Estimate:
     """The estimate of one pipeline step ('source_sft', 'skill_rl', 'target_sft', 'oracle', 'adapt_sft', 'base')
     under `params` (train, lora and the step's group), before anything is loaded.
 
@@ -647,11 +680,12 @@ def plan_step(params, model, step: str, *, device: str | None = None, processes:
     config dict or a ModelSpec. device: 'cuda' or 'cpu' (default: cuda when torch sees one). sft_tokens: the
     longest SFT document in tokens (default: train.max_length, else the model's context); prompt_tokens: the
     longest GRPO prompt (default 96). processes / sharding: data-parallel processes, 'none' or 'fsdp'.
+    device_bytes: the device's memory (the limit), of which vLLM colocate takes grpo.vllm.gpu_memory_utilization.
     """
     spec = describe_model(model)
     device = device or default_device()
     knobs = step_knobs(params, spec, step, device=device, processes=processes, sharding=sharding,
-                       sft_tokens=sft_tokens, prompt_tokens=prompt_tokens)
+                       sft_tokens=sft_tokens, prompt_tokens=prompt_tokens, device_bytes=device_bytes)
     est = estimate(spec, knobs, step)
     notes = list(est.notes)
     if step in SFT_STEPS and not sft_tokens and not params.train.max_length:
@@ -694,9 +728,9 @@ def _divisors_below(n: int, below: int) -> list[int]:
 
 
 # knobs in the order they are offered: first those that leave the training itself unchanged
-PREFERENCE = ("micro_batch_size", "activation_checkpointing", "precision", "max_length", "optimizer", "beta", "lora")
+PREFERENCE = ("micro_batch_size", "activation_checkpointing", "vllm_sleep", "precision", "max_length", "optimizer", "beta", "lora")
 SAME_TRAINING = {"micro_batch_size": "same updates, more passes", "activation_checkpointing": "same updates, "
-                 "~25% slower", "precision": "bf16 compute, fp32 master weights"}
+                 "~25% slower", "vllm_sleep": "same updates, weights re-sent to vLLM every step", "precision": "bf16 compute, fp32 master weights"}
 
 
 @dataclass(frozen=True)
@@ -717,6 +751,9 @@ def _changes(est: Estimate, limit: int, max_length: int) -> list[tuple[str, str,
                                         f"sequences per pass)", replace(k, micro_batch=d)))
     if not k.checkpointing:
         out.append(("activation_checkpointing", "train.activation_checkpointing: on", replace(k, checkpointing=True)))
+    if k.sampler == "colocate" and not k.vllm_sleep:
+        out.append(("vllm_sleep", f"{GROUP_KEYS.get(est.step, 'grpo')}.vllm.sleep: true (vLLM's memory released "
+                                  "while training)", replace(k, vllm_sleep=True)))
     if not k.bf16:
         out.append(("precision", "train.precision: bf16", replace(k, bf16=True)))
     if k.kind == "sft" and k.seq > 512:
@@ -814,14 +851,15 @@ def check_step(params, model, step: str, *, device: str | None = None, limit_byt
     given). Raises PlanError naming the knobs to change; returns the estimate."""
     if "processes" not in kwargs:
         kwargs["processes"], kwargs["sharding"] = launcher_layout(params.train.launcher)
-    est = plan_step(params, model, step, device=device, **kwargs)
+    device = device or default_device()
+    limit = limit_bytes if limit_bytes is not None else memory_limit(params.train, device)
+    est = plan_step(params, model, step, device=device, device_bytes=limit, **kwargs)
     if limit_bytes is not None:
         source = "given"
     elif params.train.memory_limit_gib > 0:
         source = "train.memory_limit_gib"
     else:
         source = "the device's memory"
-    limit = limit_bytes if limit_bytes is not None else memory_limit(params.train, est.knobs.device)
     return check_fits(est, limit, source, params.train.max_length)
 
 

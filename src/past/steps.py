@@ -211,7 +211,7 @@ def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path
                 questions=sha256_json([questions, target.tools]))
     model, tokenizer = load_model(target_sft_dir), load_tokenizer(target_sft_dir)
     model, _ = run_grpo(model, tokenizer, questions, params.prompt, params.oracle.grpo,
-                        params.seed, chat=params.chat, tools=target.tools, run=run)
+                        params.seed, chat=params.chat, tools=target.tools, run=run, key="oracle.grpo")
     if is_main():
         if run.uses_lora:
             model = model.merge_and_unload()  # the oracle is a model to evaluate, not a skill

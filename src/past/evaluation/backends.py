@@ -25,7 +25,7 @@ def closed_book_answers(model, tokenizer, questions: list[dict], spec: EvalSpec,
             model = load_model(model)
         return closed_book_predictions(model, tokenizer, questions, spec.prompt, spec.batch_size, spec.max_new_tokens,
                                        desc=desc, chat=spec.chat)
-    from past.evaluation.vllm_backend import VLLMServer, completions
+    from past.evaluation.vllm_backend import completions
 
     prompts = render_prompts(tokenizer, spec.prompt, questions, spec.chat)
     with tempfile.TemporaryDirectory(prefix="past-vllm-") as tmp:
@@ -34,9 +34,17 @@ def closed_book_answers(model, tokenizer, questions: list[dict], spec: EvalSpec,
             from past.modeling import save_model
 
             folder = save_model(model, tokenizer, Path(tmp) / "model")
-        with VLLMServer(folder, venv=spec.vllm_venv, extra_args=list(spec.vllm_args)) as url:
+        with vllm_server(folder, spec) as url:
             return completions(url, "past", prompts, spec.max_new_tokens,
                                add_special_tokens=not uses_chat(tokenizer, spec.chat))
+
+
+def vllm_server(folder, spec: EvalSpec):
+    """The vLLM server `spec` describes for one model folder (its venv, extra flags, tensor parallelism)."""
+    from past.evaluation.vllm_backend import VLLMServer
+
+    return VLLMServer(folder, venv=spec.vllm_venv, extra_args=list(spec.vllm_args),
+                      tensor_parallel_size=spec.tensor_parallel_size)
 
 
 def closed_book_eval(model, tokenizer, questions: list[dict], spec: EvalSpec, desc: str = "evaluating",

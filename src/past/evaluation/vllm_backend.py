@@ -63,7 +63,7 @@ class VLLMServer:
 
     def __init__(self, model_folder: str | Path, venv: str | Path = DEFAULT_VENV, port: int | None = None,
                  max_model_len: int | None = None, startup_timeout: float = 600.0, log: str | Path | None = None,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, tensor_parallel_size: int = 1):
         python = vllm_python(venv)
         if python is None:
             raise FileNotFoundError(f"no vLLM environment at {venv}: run `bash scripts/setup-vllm-env.sh {venv}`")
@@ -74,7 +74,8 @@ class VLLMServer:
         self.command = [str(python), "-m", "vllm.entrypoints.openai.api_server",
                         "--model", str(Path(model_folder).resolve()), "--served-model-name", "past",
                         "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32",
-                        "--generation-config", "auto", *(extra_args or [])]
+                        "--generation-config", "auto", "--tensor-parallel-size", str(tensor_parallel_size),
+                        *(extra_args or [])]
         if max_model_len:
             self.command += ["--max-model-len", str(max_model_len)]
         self.startup_timeout = startup_timeout

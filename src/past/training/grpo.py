@@ -6,21 +6,25 @@ the ones the reward grades correct. What it learns is the *skill* of retrieving 
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
-from past.config import GRPOParams
+from past.config import GRPOParams, VLLMParams
+from past.planner import resolved_vllm_mode
 from past.prompting import question_prompt, uses_chat
-from past.training.arguments import TrainingRun, lora_config, quiet_transformers, trainer_arguments
+from past.training.arguments import TrainingRun, device, lora_config, quiet_transformers, trainer_arguments
 from past.training.checkpoints import output_dir, train
 from past.training.gathering import trained_model
 from past.training.rewards import reward_function
 
 
 def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOParams, seed: int,
-             chat: str = "auto", tools: list[dict] | None = None, run: TrainingRun | None = None):
+             chat: str = "auto", tools: list[dict] | None = None, run: TrainingRun | None = None,
+             key: str = "skill_rl.grpo"):
     """Train `model`; returns (the trained model, the reward curve as [{"step", "reward"}]). With LoRA the model
     is the PEFT model: the adapter is the RL update, saved as such (the skill engine reads adapters). Under a
     launcher with sharded weights the model is gathered onto the main process (None elsewhere).
@@ -30,7 +34,8 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
     generation batch do not depend on the memory knobs. With a chat template in use (see
     `prompting.uses_chat`) each prompt is one user turn: TRL applies the template, opens the assistant's turn,
     and a completion ends at the tokenizer's EOS (end of turn). With checkpoints (`run.work`,
-    `train.checkpoint_steps`) it resumes from the latest one; the sampling RNG is in the checkpoint.
+    `train.checkpoint_steps`) it resumes from the latest one; the sampling RNG is in the checkpoint. Samples come
+    from transformers' generate or TRL's vLLM modes (`params.vllm`, see `vllm_arguments`; `key` names the group).
     """
     run = run or TrainingRun()
     quiet_transformers()
@@ -52,7 +57,7 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
             max_completion_length=params.max_new_tokens,
             temperature=params.temperature,
             beta=params.beta,
-            **vllm_server_arguments(params.vllm_server),
+            **vllm_arguments(params.vllm, device(), f"{key}.vllm"),
         )
         trainer = ResumableGRPOTrainer(model=model, reward_funcs=reward_function(params.reward, tools), args=config,
                                        train_dataset=dataset, processing_class=tokenizer,
@@ -88,17 +93,26 @@ class ResumableGRPOTrainer(GRPOTrainer):
                                         sampler.repeat_count, sampler.shuffle, sampler.seed)
 
 
-def vllm_server_arguments(url: str) -> dict:
-    """GRPOConfig fields for TRL's vllm_mode="server" (a `trl vllm-serve` process generates the samples).
+def vllm_arguments(vllm: VLLMParams, device: str, key: str = "skill_rl.grpo.vllm") -> dict:
+    """GRPOConfig fields for `grpo.vllm` (mode resolved for `device` as the planner resolves it); {} for `off`:
+    TRL's default, transformers' generate in the trainer (the CPU pipeline, unchanged).
 
-    TRL's client imports vllm in the *trainer's* environment and syncs weights over NCCL (a GPU), so on a
-    GPU machine the RL stages run from the vLLM environment (docs/real-models.md).
+    colocate: vLLM inside each trainer process, loading the model from its folder, on `gpu_memory_utilization` of
+    each GPU, asleep while the trainer trains when `sleep`, over `tensor_parallel_size` GPUs. server: a `trl
+    vllm-serve` process on GPUs of its own. Both import vllm in the *trainer's* environment and need CUDA (server
+    mode syncs weights over NCCL), so the RL stages run from the GPU environment (`bash scripts/setup-gpu-env.sh`).
     """
-    if not url:
+    mode = resolved_vllm_mode(vllm, device)
+    if mode == "off":
         return {}
-    import importlib.util
-
+    if device != "cuda":
+        raise RuntimeError(f"{key}.mode: {mode} needs a CUDA device (here: {device}); on CPU use mode: off or auto "
+                           "(transformers' generate)")
     if importlib.util.find_spec("vllm") is None:
-        raise RuntimeError(f"grpo.vllm_server={url}: TRL's vLLM client needs vllm importable in this environment; "
-                           "run the RL stages from the vLLM environment (docs/real-models.md)")
-    return {"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": url}
+        raise RuntimeError(f"{key}.mode: {mode} needs vllm importable in the trainer's environment: run the RL stages "
+                           "from the GPU environment (`bash scripts/setup-gpu-env.sh` makes .venv-gpu), or set "
+                           "mode: off to sample with transformers' generate")
+    if mode == "server":
+        return {"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": vllm.server_url}
+    return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": vllm.gpu_memory_utilization,
+            "vllm_enable_sleep_mode": vllm.sleep, "vllm_tensor_parallel_size": vllm.tensor_parallel_size}
