@@ -406,3 +406,33 @@ def test_prefect_deploy_creates_the_deployments_trigger_and_limits(api_url):
     assert trigger["actions"][0]["deployment_id"] == str(deployments["adapt/adapt"].id)
     assert trigger["actions"][0]["parameters"] == {"drop": "{{ event.payload.drop }}",
                                                    "expected_hash": "{{ event.payload.hash }}"}
+
+
+# ------------------------------------------------------------------------------------------ under a launcher
+
+
+def test_the_adapt_flows_sft_runs_under_the_launcher_and_matches_one_process(template, tmp_path, promoted, shared,
+                                                                             flows):
+    """train.launcher = torchrun with 2 processes: the flow's SFT runs in both (their logs), the main one saves,
+    and the candidate's SFT weights match the one-process run of the same drop (`promoted`, news-0 from the same
+    production) within the noise of a different reduction order: bf16 autocast sums the two halves of each batch
+    apart. Measured: ~3% of the SFT update; a different seed moves it ~40%, so 10% separates the two."""
+    from past.modeling import load_state
+
+    project = project_at(tmp_path / "project", copy_project(template, tmp_path / "project"))
+    params = yaml.safe_load(Path(project.params).read_text())
+    params.setdefault("train", {})["launcher"] = f"torchrun --nproc_per_node 2 --log-dir {tmp_path / 'ranks'} --redirects 3"
+    Path(project.params).write_text(yaml.safe_dump(params, sort_keys=False))
+    make_drop(project.landing, "news-0", 0)
+    decision = flows.adapt("news-0", params=project.params)
+    assert decision["decision"] in ("promoted", "rejected") and decision["timings"]["target_sft"]
+    logs = {p.parent.name: p.read_text() for p in (tmp_path / "ranks").rglob("stderr.log")}  # torchrun's, per rank
+    assert sorted(logs) == ["0", "1"] and "it/s]" in logs["0"]  # two processes; the main one shows progress
+    sft = project.registry.model_dir(decision["candidate"]) / "sft"
+    assert sorted(p.name for p in sft.parent.iterdir() if p.name.startswith(".") or p.suffix == ".json") == []
+    assert not (project.registry.root / "work" / f"{decision['candidate']}-sft").exists()
+    one = shared.registry.model_dir(promoted.decision["candidate"]) / "sft"
+    start, a, b = (load_state(f) for f in (template / "models/target_sft", one, sft))
+    update = sum(float(((a[k] - start[k]) ** 2).sum()) for k in start) ** 0.5
+    apart = sum(float(((a[k] - b[k]) ** 2).sum()) for k in start) ** 0.5
+    assert 0 < apart / update < 0.10, f"{apart / update:.3f} of the SFT update"
