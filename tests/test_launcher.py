@@ -50,14 +50,15 @@ def past_launch(folder: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_past_launch_checks_params_then_becomes_the_launcher(tmp_path):
-    (tmp_path / "stage.py").write_text("import os, sys\nprint('rank', os.environ.get('RANK', '-'), sys.argv[1:])\n"
-                                       "sys.exit(7)\n")
+    (tmp_path / "stage.py").write_text("import os, sys\n"  # one write a line: two ranks share stdout
+                                       "print(f\"rank {os.environ.get('RANK', '-')} {sys.argv[2:]}\", flush=True)\n"
+                                       "sys.exit(int(sys.argv[1]))\n")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"launcher": "python"}}))
-    result = past_launch(tmp_path, "stage.py", "--flag")
+    result = past_launch(tmp_path, "stage.py", "7", "--flag")
     assert result.returncode == 7 and "rank - ['--flag']" in result.stdout  # the script's own exit code
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"launcher": "torchrun --nproc_per_node 2"}}))
-    result = past_launch(tmp_path, "stage.py")
-    assert result.returncode != 0  # torchrun reports its failed workers
+    result = past_launch(tmp_path, "stage.py", "0")
+    assert result.returncode == 0
     assert sorted(line for line in result.stdout.splitlines() if line.startswith("rank")) == ["rank 0 []", "rank 1 []"]
 
 
