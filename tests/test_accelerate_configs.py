@@ -157,3 +157,23 @@ def test_zero3_env_and_plugin(monkeypatch):
     assert ds["zero_optimization"]["offload_optimizer"]["device"] == "none"
     assert ds["gradient_accumulation_steps"] == "auto" and ds["gradient_clipping"] == "auto"
     assert ds["bf16"]["enabled"] is True and ds["fp16"]["enabled"] is False
+
+
+def test_skill_rl_refuses_zero3_where_its_bf16_start_would_round_v(monkeypatch):
+    """Under the environment zero3.yaml gives the workers, RL from an fp32 start or over several rounds is refused
+    (DeepSpeed makes the fp32 masters from the bf16 copy); one round from a bf16 SFT is exact and allowed; the
+    same starts under FSDP2 (fp32 sharded weights) are allowed."""
+    from past.planner import PlanError
+    from past.training.gathering import check_exact_rl_start
+
+    _, env = launch_env("zero3.yaml", monkeypatch)
+    use_env(env, monkeypatch)
+    check_exact_rl_start(torch.bfloat16, rounds=1)
+    for dtype, rounds in ((torch.float32, 1), (torch.bfloat16, 2)):
+        with pytest.raises(PlanError, match="configs/accelerate/fsdp2.yaml"):
+            check_exact_rl_start(dtype, rounds)
+    for key in env:
+        monkeypatch.delenv(key, raising=False)
+    _, env = launch_env("fsdp2.yaml", monkeypatch)
+    use_env(env, monkeypatch)
+    check_exact_rl_start(torch.float32, rounds=2)
