@@ -72,3 +72,42 @@ def test_a_served_dtype_is_stored_while_the_model_in_memory_stays_fp32(saved, tm
     assert published == torch.bfloat16 and reloaded.dtype == torch.float32  # master weights: fp32
     for name, tensor in model.state_dict().items():
         assert torch.equal(reloaded.state_dict()[name], tensor.to(torch.bfloat16).float()), name
+
+
+@pytest.mark.parametrize("typo", ["models/no_such_model", "./no_such_model", "/no/such/model", "a/b/c"])
+def test_a_missing_local_path_is_named_not_sent_to_the_hub(typo, tmp_path, monkeypatch):
+    """A path-like base.model that does not exist is a missing folder: no hub request (which offline fails naming
+    no path, and online waits first), through the base step as the stage runs it."""
+    from past import steps
+    from past.config import validate_params
+    from past.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    with pytest.raises(DataError, match=f"{typo}: no such model folder"):
+        steps.base(validate_params({"base": {"model": typo}}), tmp_path / "world", tmp_path / "models/base")
+    assert not (tmp_path / "models/base").exists()
+
+
+def test_hub_ids_stay_hub_ids():
+    from past.modeling import looks_like_path
+
+    assert not looks_like_path("Qwen/Qwen2.5-7B") and not looks_like_path("gpt2")
+
+
+@pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
+def test_a_model_carrying_custom_code_is_refused_by_name(saved, tmp_path, file):
+    """auto_map names Python classes shipped with the model: refused (never run, never copied into models/base)."""
+    import json
+    import shutil
+
+    from past.errors import DataError
+    from past.training.pretrain import load_pretrained_base
+
+    folder = tmp_path / "custom"
+    shutil.copytree(saved[0], folder)
+    config = json.loads((folder / file).read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
+    (folder / file).write_text(json.dumps(config))
+    with pytest.raises(DataError, match=rf"{file}: auto_map \['AutoModelForCausalLM'\] points at custom code"):
+        load_pretrained_base(str(folder))

@@ -14,6 +14,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from past.config import TinyModelParams
+from past.errors import DataError
 from past.files import PICKLE_SUFFIXES, atomic_dir
 
 SPECIALS = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<bos>", "eos_token": "<eos>"}
@@ -54,20 +55,55 @@ def build_tiny_llama(params: TinyModelParams, tokenizer: PreTrainedTokenizerFast
     return model
 
 
+def looks_like_path(source: str | Path) -> bool:
+    """Whether a model reference names a local folder rather than a hub id (`org/name`): it starts with . / ~,
+    has more than one slash, or its first part is a folder here (`models/base_typo` when ./models exists)."""
+    text = str(source)
+    if isinstance(source, Path) or text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text:
+        return True
+    return "/" in text and Path(text.split("/")[0]).is_dir()
+
+
+def checked_source(source: str | Path) -> str:
+    """The reference, once it is known not to be a missing folder (a typo must not become a hub request that
+    fails, or waits, naming no path) nor a folder carrying custom code."""
+    folder = Path(str(source)).expanduser()
+    if folder.is_dir():
+        for name in ("config.json", "tokenizer_config.json"):
+            if (folder / name).is_file():
+                refuse_custom_code(json.loads((folder / name).read_text(encoding="utf-8")), folder / name)
+        return str(folder)
+    if looks_like_path(source):
+        raise DataError(f"{source}: no such model folder (a local path; hub ids look like org/name)")
+    return str(source)
+
+
+def refuse_custom_code(config: dict, where) -> None:
+    """`auto_map` names Python classes shipped with a model: past never runs custom code (trust_remote_code is
+    off), and must not copy the entries into the folders it saves either, where a later loader might run them."""
+    if config.get("auto_map"):
+        raise DataError(f"{where}: auto_map {sorted(config['auto_map'])} points at custom code; past loads only "
+                        "architectures transformers ships (remove auto_map, or use a model without custom code)")
+
+
 def load_model(source: str | Path, dtype: torch.dtype = torch.float32):
-    """A causal LM from a local folder or hub id; refuses pickle-only checkpoints."""
+    """A causal LM from a local folder or hub id; refuses pickle-only checkpoints and custom code."""
+    source = checked_source(source)
     folder = Path(source)
     if folder.is_dir():
         pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
         if pickles and not any(p.suffix == ".safetensors" for p in folder.iterdir()):
             raise ValueError(f"{folder}: only pickle checkpoints ({', '.join(pickles)}); "
                              "past loads safetensors only")
-    return AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype, use_safetensors=True,
-                                                trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, use_safetensors=True, trust_remote_code=False)
+    refuse_custom_code(model.config.to_dict(), f"{source}: config")  # a hub model's, read only once downloaded
+    return model
 
 
 def load_tokenizer(source: str | Path):
-    tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=False)
+    source = checked_source(source)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    refuse_custom_code(tokenizer.init_kwargs, f"{source}: tokenizer")
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
