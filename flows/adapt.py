@@ -23,7 +23,7 @@ from prefect.runtime import flow_run
 
 from past.continual import adaptation as steps
 from past.continual import events
-from past.continual.landing import DropNotReady, LandingError
+from past.continual.landing import DropNotReady, LandingError, PackagingError
 from past.continual.plans import AdaptPlan
 from past.continual.task_runs import retry_io, run_step
 from past.contracts import ContractViolation
@@ -125,11 +125,12 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
         if not isinstance(err, (ContractViolation, DataError)):
             raise err
         report = steps.failure_report(err)
+        stage = "landing" if isinstance(err, PackagingError) else "contract"  # packaging: a corrected drop may return
         decision = run_step(record_decision, timings, "record", params, {
-            **base, "id": f"{run_id}:contract", "decision": "rejected", "stage": "contract",
+            **base, "id": f"{run_id}:{stage}", "decision": "rejected", "stage": stage,
             "reasons": [report["message"]], "report": report, "timings": timings})
         events.emit(events.REJECTED, events.drop_resource(found["hash"], found["name"]),
-                    {"stage": "contract", "reasons": decision["reasons"], "report": report})
+                    {"stage": stage, "reasons": decision["reasons"], "report": report})
         _artifact(decision)
         logger.error(f"drop {drop} rejected, nothing trained:\n{report['message']}")
         return decision

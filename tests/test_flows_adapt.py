@@ -196,6 +196,20 @@ def test_a_drop_that_breaks_its_contract_is_rejected_with_a_report(shared, promo
     assert event.payload["stage"] == "contract" and event.payload["report"] == report
 
 
+def test_a_drop_packed_wrong_is_refused_and_lands_once_corrected_without_force(shared, promoted, flows):
+    """A stray file is refused by name (never silently ignored). That is the drop's packaging, not its knowledge:
+    the decision is a landing rejection, so the corrected drop, the same content and identity, is adapted."""
+    folder = make_drop(shared.landing, "news-packed", 6, people=2)
+    (folder / "evil.pkl").write_bytes(b"\x80\x04K\x01.")
+    decision = flows.adapt(folder.name, params=shared.params)
+    assert decision["decision"] == "rejected" and decision["stage"] == "landing"
+    assert "evil.pkl (not part of a drop)" in decision["reasons"][0] and "target_sft" not in decision["timings"]
+    (folder / "evil.pkl").unlink()
+    again = flows.adapt(folder.name, params=shared.params)
+    assert again["drop"]["hash"] == decision["drop"]["hash"] and again["stage"] != "duplicate"
+    assert again["decision"] in ("promoted", "rejected") and "target_sft" in again["timings"]
+
+
 def test_a_drop_name_leading_outside_the_landing_folder_is_refused(shared, promoted, flows):
     (shared.root / "outside").mkdir(exist_ok=True)
     before = production_id(shared)

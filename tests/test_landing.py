@@ -138,3 +138,30 @@ def test_files_changed_after_announcement_are_refused(tmp_path):
     (tmp_path / "moving" / "documents.jsonl").write_text(jsonl(DOCS[:1]))
     with pytest.raises(DataError, match="changed since the drop was announced"):
         load_drop(drop)
+
+
+def test_stray_files_and_a_wrong_manifest_are_packaging_errors(tmp_path):
+    from past.continual.landing import PackagingError
+
+    folder = raw_drop(tmp_path, "stray")
+    (folder / "model.pkl").write_bytes(b"\x80\x04.")
+    drop = inspect_drop(tmp_path, "stray")
+    assert drop.unsafe == ["model.pkl (not part of a drop)"] and "model.pkl" not in drop.files
+    with pytest.raises(PackagingError, match=r"refused entries \['model.pkl \(not part of a drop\)'\]"):
+        load_drop(drop)
+    folder = write_knowledge_set(tmp_path / "m", KnowledgeSet("x", "qa", DOCS, QUESTIONS))
+    (folder / "documents.jsonl").write_text(jsonl(DOCS[:1]))
+    with pytest.raises(PackagingError, match="does not match the manifest"):
+        load_drop(inspect_drop(tmp_path, "m", now=time.time() + 120))
+
+
+def test_size_limits_name_the_row_and_the_knob(tmp_path):
+    big = [dict(DOCS[0]), {**DOCS[1], "text": "word " * 60_000}]
+    write_knowledge_set(tmp_path / "big", KnowledgeSet("x", "qa", big, QUESTIONS))
+    drop = inspect_drop(tmp_path, "big")
+    with pytest.raises(DataError, match=r"documents.jsonl: row 2 \(id .*\): 300,000 characters, over "
+                                        r"adapt.max_document_chars = 200,000"):
+        load_drop(drop, max_document_chars=200_000)
+    with pytest.raises(DataError, match=r"0.3 MB of data, over adapt.max_drop_mb = 0.1"):
+        load_drop(drop, max_drop_mb=0.1)
+    assert len(load_drop(drop, max_document_chars=400_000).documents) == 2  # within the limits: read as always

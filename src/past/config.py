@@ -277,6 +277,9 @@ class AdaptParams(Group):
                                                             "announced again")
     keep_rejected: int = Field(0, ge=0, le=1, description="keep the weights of rejected candidates (1) or delete them "
                                                           "once decided (0)")
+    max_document_chars: int = Field(200_000, ge=0, description="longest document a drop may hold (SFT repeats "
+                                                               "documents to fill its steps); 0: no limit")
+    max_drop_mb: float = Field(256.0, ge=0.0, description="largest drop, its data files together, in MB; 0: no limit")
 
 
 class LoraParams(Group):

@@ -117,7 +117,7 @@ def validate_and_snapshot(s: Settings, drop: dict) -> dict:
     the registry, so every later step reads the very files that were validated."""
     started = time.perf_counter()
     ks = load_drop(Drop(drop["name"], Path(drop["path"]), drop["hash"], drop["files"], drop["marker"],
-                        drop["unsafe"]))
+                        drop["unsafe"]), s.params.adapt.max_document_chars, s.params.adapt.max_drop_mb)
     snapshot = s.registry.archive_drop(drop["hash"], drop["path"], sorted(drop["files"]))
     copied = {name: sha256_file(snapshot / name) for name in drop["files"]}
     if copied != drop["files"]:  # the files changed between validation and the copy: train on nothing unseen

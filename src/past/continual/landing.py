@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from past.errors import DataError
 from past.files import sha256_file, sha256_json
 from past.knowledge.format import DOCUMENTS, MANIFEST, QUESTIONS, KnowledgeSet
 
@@ -32,6 +33,12 @@ INCONSISTENT_GRACE = 60.0  # seconds a manifest may disagree with its files (cop
 
 class LandingError(ValueError):
     """An incoming path that past refuses to read (outside the landing folder, a symlink, not a folder)."""
+
+
+class PackagingError(DataError):
+    """What is wrong is how the drop was packed (a stray file, a manifest that disagrees with its files), not its
+    knowledge: the flows record it as a landing rejection, so a corrected drop of the same content (the same
+    identity) is adapted again, without `force`. A DataError, so every caller that reports bad data reports it."""
 
 
 class DropNotReady(LandingError):
@@ -97,10 +104,12 @@ def inspect_drop(landing: str | Path, name: str, settle_seconds: float = 0.0,
     unsafe = []
     for entry in os.scandir(path):
         info = entry.stat(follow_symlinks=False)
-        if stat.S_ISREG(info.st_mode):
-            entries[entry.name] = info
-        else:
+        if not stat.S_ISREG(info.st_mode):
             unsafe.append(entry.name + ("" if not stat.S_ISLNK(info.st_mode) else " (symlink)"))
+        elif entry.name not in DATA_FILES + MARKERS:
+            unsafe.append(f"{entry.name} (not part of a drop)")  # never silently ignored: the sender meant something
+        else:
+            entries[entry.name] = info
     marker = next((m for m in MARKERS if m in entries), None)
     if marker is None:
         return Pending(name, f"no {MANIFEST} or {READY} yet")
@@ -137,34 +146,44 @@ def scan(landing: str | Path, settle_seconds: float = 0.0,
     return drops, pending
 
 
-def load_drop(drop: Drop) -> KnowledgeSet:
-    """The drop's documents and questions, checked against their contracts.
+def load_drop(drop: Drop, max_document_chars: int = 0, max_drop_mb: float = 0.0) -> KnowledgeSet:
+    """The drop's documents and questions, checked against their contracts and size limits (0: none).
 
-    Raises DataError (bad UTF-8 or JSON, naming file and row; a refused entry; a manifest mismatch) or
-    ContractViolation (Great Expectations report naming file, expectation and rows).
+    Raises PackagingError (a refused entry, a manifest mismatch), DataError (bad UTF-8 or JSON, naming file and
+    row; a file or document over its limit) or ContractViolation (Great Expectations report naming file,
+    expectation and rows).
     """
     from past import contracts
-    from past.errors import DataError
     from past.jsonl import read_jsonl
 
     if drop.unsafe:
-        raise DataError(f"{drop.path}: refused entries {drop.unsafe}: a drop holds regular files only")
+        raise PackagingError(f"{drop.path}: refused entries {drop.unsafe}: a drop holds {', '.join(DATA_FILES)} "
+                             f"and {' or '.join(MARKERS)}, as regular files")
     if DOCUMENTS not in drop.files:
         raise DataError(f"{drop.path / DOCUMENTS}: missing; a drop needs documents")
+    size = sum((drop.path / n).stat().st_size for n in drop.files)
+    if max_drop_mb and size > max_drop_mb * 2**20:  # before reading: a huge drop is never loaded
+        raise DataError(f"{drop.path}: {size / 2**20:.1f} MB of data, over adapt.max_drop_mb = {max_drop_mb:g}")
     current = {n: sha256_file(drop.path / n) for n in drop.files}
     if current != drop.files:
         raise DataError(f"{drop.path}: files changed since the drop was announced (hash {drop.hash[:12]})")
     if drop.marker == MANIFEST:
         listed = _manifest_files(drop.path / MANIFEST)
         if listed is None:
-            raise DataError(f"{drop.path / MANIFEST}: not a JSON object with a 'files' mapping of sha256")
+            raise PackagingError(f"{drop.path / MANIFEST}: not a JSON object with a 'files' mapping of sha256")
         for n, digest in listed.items():
             if n not in DATA_FILES:
-                raise DataError(f"{drop.path / MANIFEST}: lists {n!r}; a drop holds {', '.join(DATA_FILES)}")
+                raise PackagingError(f"{drop.path / MANIFEST}: lists {n!r}; a drop holds {', '.join(DATA_FILES)}")
             if current.get(n) != digest:
-                raise DataError(f"{drop.path / n}: sha256 {str(current.get(n))[:12]} does not match the manifest "
-                                f"({str(digest)[:12]})")
+                raise PackagingError(f"{drop.path / n}: sha256 {str(current.get(n))[:12]} does not match the "
+                                     f"manifest ({str(digest)[:12]})")
     documents = read_jsonl(drop.path / DOCUMENTS)
+    if max_document_chars:  # SFT repeats documents to fill its steps: one huge document becomes tens of GB
+        for row, document in enumerate(documents, start=1):
+            length = len(str(document.get("text", "")))
+            if length > max_document_chars:
+                raise DataError(f"{drop.path / DOCUMENTS}: row {row} (id {document.get('id')!r}): {length:,} "
+                                f"characters, over adapt.max_document_chars = {max_document_chars:,}")
     questions = read_jsonl(drop.path / QUESTIONS) if QUESTIONS in drop.files else []
     contracts.validate_documents(documents, str(drop.path / DOCUMENTS))
     if questions:

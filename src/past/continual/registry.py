@@ -122,9 +122,11 @@ class Registry:
         return entry
 
     def decision_for(self, drop_hash: str) -> dict | None:
-        """The last final decision (promoted or rejected) taken on a drop, if any."""
+        """The last final decision (promoted or rejected) taken on a drop's content, if any: a rejection of its
+        packaging (stage `landing`) is not one, so the corrected drop, the same content, is adapted again."""
         for decision in reversed(self.state()["decisions"]):
-            if decision.get("drop", {}).get("hash") == drop_hash and decision["decision"] in FINAL:
+            if (decision.get("drop", {}).get("hash") == drop_hash and decision["decision"] in FINAL
+                    and decision.get("stage") != "landing"):
                 return decision
         return None
 
