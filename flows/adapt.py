@@ -25,6 +25,7 @@ from past.continual import adaptation as steps
 from past.continual import events
 from past.continual.landing import DropNotReady, LandingError, PackagingError
 from past.continual.plans import AdaptPlan
+from past.continual.registry import RegistryError
 from past.continual.task_runs import retry_io, run_step
 from past.contracts import ContractViolation
 from past.errors import DataError
@@ -137,7 +138,14 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     snapshot = state.result()
     timings["validate"]["compute"] = snapshot["seconds"]
 
-    p = run_step(plan, timings, "plan", params, found, snapshot, lam)
+    try:
+        p = run_step(plan, timings, "plan", params, found, snapshot, lam)
+    except RegistryError as err:  # production is not what the registry recorded: no work on top of it
+        decision = run_step(record_decision, timings, "record", params, {
+            **base, "id": f"{run_id}:production", "decision": "rejected", "stage": "production",
+            "reasons": [str(err)], "timings": timings})
+        logger.error(f"drop {drop}: production unusable, nothing trained: {err}")
+        return decision
     base.update(candidate=p.candidate, skill=p.skill.id, **{"lambda": p.lam})
     if not p.new_questions:
         decision = run_step(record_decision, timings, "record", params, {

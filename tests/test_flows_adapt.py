@@ -210,6 +210,27 @@ def test_a_drop_packed_wrong_is_refused_and_lands_once_corrected_without_force(s
     assert again["decision"] in ("promoted", "rejected") and "target_sft" in again["timings"]
 
 
+def test_a_damaged_production_is_refused_before_any_work_with_a_decision(template, tmp_path, flows, api_url):
+    """Production's skill file deleted: the run records a rejection (stage production) naming the file, trains
+    nothing and leaves no candidate folder; restored, the same drop is adapted (the refusal said nothing of it)."""
+    import shutil
+
+    from past.continual.adaptation import ensure_production, settings
+
+    project = project_at(tmp_path / "project", copy_project(template, tmp_path / "project"))
+    ensure_production(settings(project.params))
+    skill = project.registry.path(project.registry.skill()["path"])
+    shutil.move(skill, tmp_path / "skill.bak")
+    make_drop(project.landing, "news-damaged", 7, people=2)
+    models_before = sorted(p.name for p in (project.registry.root / "models").iterdir())
+    decision = flows.adapt("news-damaged", params=project.params)
+    assert decision["decision"] == "rejected" and decision["stage"] == "production"
+    assert f"{skill}: missing" in decision["reasons"][0] and "target_sft" not in decision["timings"]
+    assert sorted(p.name for p in (project.registry.root / "models").iterdir()) == models_before
+    shutil.move(tmp_path / "skill.bak", skill)
+    assert project.registry.decision_for(decision["drop"]["hash"]) is None
+
+
 def test_a_drop_name_leading_outside_the_landing_folder_is_refused(shared, promoted, flows):
     (shared.root / "outside").mkdir(exist_ok=True)
     before = production_id(shared)

@@ -108,3 +108,51 @@ def test_a_person_can_read_it(registry):
     assert f"production: {registry.production()['id']}" in out and "bootstrap" in out
     state = json.loads(subprocess.run([*past, "--json"], capture_output=True, text=True, check=True).stdout)
     assert state["format"] == "past-registry/1"
+
+
+def test_a_truncated_registry_is_named_and_never_rewritten(registry):
+    state = registry.root / "registry.json"
+    state.write_bytes(state.read_bytes()[:100])
+    before = state.read_bytes()
+    with pytest.raises(RegistryError, match=r"registry.json: not a readable registry"):
+        registry.production()
+    with pytest.raises(RegistryError, match="not a readable registry"):
+        registry.record({"id": "x", "decision": "rejected"})
+    shown = subprocess.run([sys.executable, "-m", "past.cli", "registry", "show", str(registry.root)],
+                           capture_output=True, text=True)
+    assert shown.returncode == 2 and f"{state}: not a readable registry" in shown.stderr
+    assert state.read_bytes() == before
+
+
+def test_production_is_verified_with_its_sft_and_skill(registry):
+    production = registry.production()
+    assert registry.verify()["id"] == production["id"]
+    skill = registry.path(registry.skill()["path"])
+    skill.write_bytes(b"other skill")
+    with pytest.raises(RegistryError, match=rf"weights do not match the registry \(model {production['id']}: its skill"):
+        registry.verify()
+    skill.unlink()
+    with pytest.raises(RegistryError, match=rf"{skill}: missing \(model {production['id']}: its skill"):
+        registry.verify()
+
+
+def test_rollback_refuses_a_model_whose_weights_are_gone(registry):
+    first = registry.production()["id"]
+    entry = candidate(registry, b"cccc", first)
+    registry.record({"id": "run3", "decision": "promoted", "drop": entry["drop"]}, model=entry)
+    (registry.path(registry.model(first)["path"]) / "model.safetensors").unlink()
+    link = os.readlink(registry.root / "production")
+    with pytest.raises(RegistryError, match=rf"missing|no .safetensors"):
+        registry.rollback(first, "bad release")
+    assert registry.production()["id"] == "m-cccc" and os.readlink(registry.root / "production") == link
+
+
+def test_a_candidate_whose_weights_changed_is_not_promoted(registry):
+    before = registry.production()["id"]
+    entry = candidate(registry, b"dddd", before)
+    (registry.model_dir("m-dddd") / "model" / "model.safetensors").write_bytes(b"tampered")
+    decision = registry.record({"id": "run4", "decision": "promoted", "drop": entry["drop"]}, model=entry)
+    assert decision["decision"] == "rejected" and decision["stage"] == "promotion"
+    assert "weights do not match the registry (candidate m-dddd)" in decision["reasons"][-1]
+    assert registry.production()["id"] == before
+    assert registry.decision_for(entry["drop"]["hash"]) is None  # nothing was said about the drop's knowledge

@@ -143,7 +143,7 @@ def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None) -> A
     """Everything that decides the candidate, and its id: the same inputs give the same candidate."""
     started = time.perf_counter()
     registry, a = s.registry, s.params.adapt
-    production = ensure_production(s)
+    production = registry.verify(ensure_production(s)["id"])  # before any work: weights and skill as recorded
     skill = registry.skill()
     if a.on_top == "target":
         start = Start(kind="target", id=production["id"], path=str(registry.path(production["sft"])))

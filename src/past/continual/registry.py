@@ -42,6 +42,7 @@ FORMAT = "past-registry/1"
 STATE = "registry.json"
 PRODUCTION_LINK = "production"
 FINAL = ("promoted", "rejected")
+NOT_ON_CONTENT = ("landing", "production", "promotion", "stale")  # rejections that say nothing of the knowledge
 
 
 class RegistryError(RuntimeError):
@@ -97,9 +98,14 @@ class Registry:
         path = self.root / STATE
         if not path.exists():
             return _empty()
-        state = json.loads(path.read_text(encoding="utf-8"))
-        if state.get("format") != FORMAT:
-            raise RegistryError(f"{path}: format {state.get('format')!r}, expected {FORMAT}")
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:  # e.g. truncated by a full disk elsewhere
+            raise RegistryError(f"{path}: not a readable registry ({err}); it is never rewritten while unreadable: "
+                                "restore it (the folder's models and skills are untouched)") from None
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            found = state.get("format") if isinstance(state, dict) else type(state).__name__
+            raise RegistryError(f"{path}: format {found!r}, expected {FORMAT}")
         return state
 
     def production(self) -> dict | None:
@@ -122,11 +128,12 @@ class Registry:
         return entry
 
     def decision_for(self, drop_hash: str) -> dict | None:
-        """The last final decision (promoted or rejected) taken on a drop's content, if any: a rejection of its
-        packaging (stage `landing`) is not one, so the corrected drop, the same content, is adapted again."""
+        """The last final decision (promoted or rejected) taken on a drop's content, if any. A rejection for a
+        reason outside the content (its packaging, a damaged production or candidate, a production that moved
+        during the run: `NOT_ON_CONTENT`) is not one, so the same content is adapted again once that is fixed."""
         for decision in reversed(self.state()["decisions"]):
             if (decision.get("drop", {}).get("hash") == drop_hash and decision["decision"] in FINAL
-                    and decision.get("stage") != "landing"):
+                    and decision.get("stage") not in NOT_ON_CONTENT):
                 return decision
         return None
 
@@ -143,14 +150,30 @@ class Registry:
         return out
 
     def verify(self, model_id: str | None = None) -> dict:
-        """Check a registered model (production by default) against its recorded weight hashes."""
+        """Check a registered model (production by default) before work starts on it or production moves to it:
+        its weights as recorded, its SFT weights present, its skill file as recorded. Raises RegistryError naming
+        the model and what is missing or changed."""
         entry = self.model(model_id) if model_id else self.production()
         if entry is None:
             raise RegistryError(f"{self.root}: no production model")
-        actual = weights_sha256(self.path(entry["path"]))
-        if actual != entry["weights_sha256"]:
-            raise RegistryError(f"{self.path(entry['path'])}: weights do not match the registry")
+        what = f"model {entry['id']}"
+        self._check_weights(self.path(entry["path"]), entry["weights_sha256"], what)
+        if entry.get("sft"):
+            self._check_weights(self.path(entry["sft"]), None, f"{what}: its SFT weights")
+        skill = _with_id(self.state()["skills"], entry.get("skill"))
+        if entry.get("skill") and skill is None:
+            raise RegistryError(f"{self.root}: {what}: its skill {entry['skill']!r} is not registered")
+        if skill is not None:
+            self._check_weights(self.path(skill["path"]), skill.get("weights_sha256"), f"{what}: its skill {skill['id']}")
         return entry
+
+    @staticmethod
+    def _check_weights(path: Path, recorded: dict | None, what: str) -> None:
+        if not path.exists():
+            raise RegistryError(f"{path}: missing ({what})")
+        actual = weights_sha256(path)
+        if recorded is not None and actual != recorded:
+            raise RegistryError(f"{path}: weights do not match the registry ({what})")
 
     # ------------------------------------------------------------------------------------------ writing
 
@@ -247,7 +270,10 @@ class Registry:
                 if done is not None:
                     return done
             decision = {"at": now(), **decision, "production_before": state["production"]}
-            if model is not None:
+            damaged = self._unusable(model) if model is not None else None
+            if damaged:  # never promote weights that are not what was evaluated
+                decision.update(decision="rejected", stage="promotion", reasons=decision.get("reasons", []) + [damaged])
+            elif model is not None:
                 if model["parent"] != state["production"]:
                     decision.update(decision="rejected", stage="stale",
                                     reasons=decision.get("reasons", []) + [
@@ -266,8 +292,18 @@ class Registry:
             state["decisions"].append(decision)
         return decision
 
+    def _unusable(self, model: dict) -> str | None:
+        """Why a candidate's folder cannot be promoted (weights missing or not the evaluated ones), or None."""
+        try:
+            self._check_weights(self.path(model["path"]), model["weights_sha256"], f"candidate {model['id']}")
+        except RegistryError as err:
+            return str(err)
+        return None
+
     def rollback(self, model_id: str, reason: str) -> dict:
-        """Point production back at an earlier promoted model (logged like any decision)."""
+        """Point production back at an earlier promoted model (logged like any decision), once its weights and
+        skill are checked: production never points at a model whose files are gone."""
+        self.verify(model_id)
         with self.transaction() as state:
             if model_id not in state["models"]:
                 raise RegistryError(f"{self.root}: no model {model_id!r} to roll back to")
