@@ -8,6 +8,7 @@ or a full disk leaves the previous artifact, never a torn one.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -111,10 +112,25 @@ def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_tree(tmp)
-    except BaseException:
+    except BaseException as err:
         remove_path(tmp)
+        if is_disk_full(err):
+            raise DiskFullError(f"{path}: the disk filled up while writing it ({err}); nothing was replaced: "
+                                f"{'the previous one is kept' if path.exists() else 'it was not created'}") from err
         raise
     publish(tmp, path)
+
+
+class DiskFullError(OSError):
+    """A write ran out of space (or quota); the artifact it was replacing is untouched."""
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC / EDQUOT, also when a library reports it in its own exception (safetensors: "os error 28")."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    return "No space left on device" in text or "os error 28" in text or "Disk quota exceeded" in text
 
 
 @contextmanager

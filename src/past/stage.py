@@ -9,6 +9,7 @@ import sys
 
 from past.config import ConfigError, Params, load_params
 from past.errors import DataError
+from past.files import DiskFullError
 from past.preemption import EXIT_CODE, Preempted, preemptible
 
 
@@ -36,7 +37,7 @@ def stage(main):
         try:
             with preemptible():
                 main(params)
-        except (DataError, ContractViolation, SkillError, PlanError) as err:
+        except (DataError, ContractViolation, SkillError, PlanError, DiskFullError) as err:
             sys.exit(f"error: {err}")
         except Preempted as err:
             print(f"preempted: {err}", file=sys.stderr)
