@@ -31,8 +31,10 @@ def main(params: Params) -> None:
         "past_gain_over_target_sft": round(head["past"] - head["target_sft"], 4),
         "past_share_of_oracle": round(head["past"] / head["oracle"], 4) if head["oracle"] else None,
     })
-    sweep = [{"lambda": row["lambda"], **{key: round(row[key], 4) for key in reported}} for row in result.sweep]
-    write_csv_atomic(P.plots / "lambda_sweep.csv", sweep, ["lambda", *reported])
+    # chosen_lambda on every row: dvc.yaml's lambda_sweep template draws it as a rule (one CSV, one plot)
+    sweep = [{"lambda": row["lambda"], **{key: round(row[key], 4) for key in reported}, "chosen_lambda": lam}
+             for row in result.sweep]
+    write_csv_atomic(P.plots / "lambda_sweep.csv", sweep, ["lambda", *reported, "chosen_lambda"])
     plot_lambda_sweep(sweep, {"oracle (RL on target)": head["oracle"], "base": head["base"],
                               "control: base + $\\lambda$ v": head["control"]},
                       P.plots / "lambda_sweep.png", chosen_lambda=lam, metric=metric)

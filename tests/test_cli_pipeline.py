@@ -30,3 +30,11 @@ def test_new_repo_with_preset_and_overrides(tmp_path, capsys):
     assert main(["pipeline", "new", str(tmp_path / "other"), "-S", "seed"]) == 2
     assert "expected KEY=VALUE, got 'seed'" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+def test_new_repo_renders_plots_offline(tmp_path):
+    folder = tmp_path / "p"
+    assert main(["pipeline", "new", str(folder)]) == 0
+    assert run(["dvc", "config", "plots.html_template"], folder).stdout.strip() == "plots/offline.html"
+    committed = run(["git", "ls-files", ".dvc/plots"], folder).stdout.split()
+    assert committed == [".dvc/plots/by_round.json", ".dvc/plots/lambda_sweep.json", ".dvc/plots/offline.html"]

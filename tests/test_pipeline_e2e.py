@@ -81,7 +81,8 @@ def test_skill_file_has_provenance_and_orthogonality_is_reported(repo):
 
 def test_lambda_sweep_plot_and_dvc_reports(repo):
     sweep = (repo / "plots/lambda_sweep.csv").read_text().splitlines()
-    assert sweep[0] == "lambda,exact_match,f1,contained"
+    assert sweep[0] == "lambda,exact_match,f1,contained,chosen_lambda"  # the rule dvc.yaml's plot draws
+    assert {line.split(",")[-1] for line in sweep[1:]} == {"0.5"}
     assert [line.split(",")[0] for line in sweep[1:]] == ["0.0", "0.5", "1.0"]
     assert json.loads((repo / "metrics/eval.json").read_text())["metric"] == "exact_match"
     assert (repo / "plots/lambda_sweep.png").read_bytes()[:4] == b"\x89PNG"

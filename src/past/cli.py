@@ -1,6 +1,6 @@
 """The `past` command.
 
-Commands are grouped (`past skill ...`, `past metrics diff`, `past pipeline new`, `past registry show`,
+Commands are grouped (`past skill ...`, `past metrics diff`, `past report`, `past pipeline new`, `past registry show`,
 `past drop new`, `past plan`); each group adds its subcommands in its own `_add_<group>` function. Every refusal of bad
 input is a one-line `past: error: ...` on stderr and exit code 2, with nothing written.
 """
@@ -207,6 +207,27 @@ def _add_metrics(groups) -> None:
     p.set_defaults(func=_metrics_diff)
 
 
+def _report(args) -> int:
+    from past.evaluation.report import write_report
+
+    try:
+        output = write_report(args.base, args.output)
+    except RuntimeError as err:  # ReportError, or dvc's own message
+        raise CommandError(str(err)) from None
+    print(f"{output}: the metrics, params and changed plots of the workspace against {args.base}")
+    return 0
+
+
+def _add_report(groups) -> None:
+    p = groups.add_parser("report", help="the pull-request report: metrics, params and changed plots against a base",
+                          description="Write Markdown for a pull-request comment: `dvc metrics diff` and `dvc params "
+                                      "diff` of the workspace against BASE, and each plot of dvc.yaml whose data "
+                                      "changed, as a PNG in <OUTPUT stem>_files/ beside it.")
+    p.add_argument("--base", default="main", help="the revision to compare with (default: main)")
+    p.add_argument("-o", "--output", type=Path, default=Path("report.md"), help="Markdown file (default: report.md)")
+    p.set_defaults(func=_report)
+
+
 def _pipeline_new(args) -> int:
     import yaml
 
@@ -404,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     _add_skill(groups)
     _add_metrics(groups)
+    _add_report(groups)
     _add_pipeline(groups)
     _add_registry(groups)
     _add_drop(groups)

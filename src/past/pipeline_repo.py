@@ -45,6 +45,9 @@ def make_pipeline_repo(folder: Path, params: Path | dict) -> Path:
     run(["git", "config", "user.email", "ci@past.invalid"], folder)
     run(["git", "config", "user.name", "ci"], folder)
     run(["dvc", "init", "-q"], folder)
+    # the plot templates dvc.yaml names and the page that renders them offline (see .dvc/config)
+    shutil.copytree(ROOT / ".dvc/plots", folder / ".dvc/plots")
+    run(["dvc", "config", "plots.html_template", "plots/offline.html"], folder)
     for ignore in (".gitignore", ".dvcignore"):  # the training stages' resumable work is no one's output
         with open(folder / ignore, "a", encoding="utf-8") as handle:
             handle.write("/models/.work/\n")

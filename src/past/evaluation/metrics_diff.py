@@ -11,24 +11,30 @@ import subprocess
 import sys
 
 
-def dvc_metrics_diff(a_rev: str = "HEAD", b_rev: str | None = None, cwd=None, everything: bool = False) -> dict:
+def dvc_json(*args: str, cwd=None) -> dict:
+    """`dvc <args> --json`'s output, parsed; a RuntimeError with dvc's message when it fails."""
     # dvc of this very environment, whether or not its bin/ folder is on PATH
-    command = [sys.executable, "-m", "dvc", "metrics", "diff", "--json", a_rev] + ([b_rev] if b_rev else []) + (["--all"] if everything else [])
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "dvc", *args, "--json"], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"dvc metrics diff failed: {result.stderr.strip()}")
+        raise RuntimeError(f"dvc {' '.join(args[:2])} failed: {result.stderr.strip()}")
     return json.loads(result.stdout or "{}")
 
 
-def markdown_table(diff: dict, a_rev: str = "HEAD", b_rev: str = "workspace") -> str:
-    """One row per metric in `diff` (changed ones, or every one with dvc's --all), grouped by file."""
-    lines = [f"| metric | {a_rev} | {b_rev} | change |", "| --- | ---: | ---: | ---: |"]
+def dvc_metrics_diff(a_rev: str = "HEAD", b_rev: str | None = None, cwd=None, everything: bool = False) -> dict:
+    return dvc_json("metrics", "diff", a_rev, *([b_rev] if b_rev else []), *(["--all"] if everything else []), cwd=cwd)
+
+
+def markdown_table(diff: dict, a_rev: str = "HEAD", b_rev: str = "workspace", kind: str = "metric") -> str:
+    """One row per metric in `diff` (changed ones, or every one with dvc's --all), grouped by file.
+
+    `dvc params diff --json` has the same shape (without "diff"), so `kind="param"` renders it too."""
+    lines = [f"| {kind} | {a_rev} | {b_rev} | change |", "| --- | ---: | ---: | ---: |"]
     for file, metrics in sorted(diff.items()):
         for name, values in sorted(metrics.items()):
             old, new, change = values.get("old"), values.get("new"), values.get("diff")
             lines.append(f"| `{file}:{name}` | {_fmt(old)} | {_fmt(new)} | {_change(change)} |")
     if len(lines) == 2:
-        return "No metric changed."
+        return f"No {kind} changed."
     return "\n".join(lines)
 
 
