@@ -2,13 +2,15 @@
 
 Commands are grouped (`past skill ...`, `past metrics diff`, `past report`, `past pipeline new`, `past registry show`,
 `past drop new`, `past plan`); each group adds its subcommands in its own `_add_<group>` function. Every refusal of bad
-input is a one-line `past: error: ...` on stderr and exit code 2, with nothing written.
+input is a one-line `past: error: ...` on stderr and exit code 2, with nothing written (numbers included: NaN
+and infinity are refused by flag name). `past skill inspect` exits 3 when the skill holds NaN or Inf.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -16,6 +18,17 @@ from pathlib import Path
 
 class CommandError(ValueError):
     """A command that cannot run as asked; printed as one `past: error:` line."""
+
+
+def finite_float(text: str) -> float:
+    """argparse type of every float flag: NaN and +-infinity are refused at parsing, naming the flag."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _meta_value(text: str):
@@ -61,7 +74,8 @@ def _skill_inject(args) -> int:
         lams = lams * len(args.skill)  # one --lam for all skills
     out = inject(
         args.target, args.skill, lams, args.output, dtype=args.dtype, overwrite=args.overwrite,
-        target_base=args.target_base, max_shard_size=args.max_shard_size, progress=not args.quiet,
+        target_base=args.target_base, max_shard_size=args.max_shard_size, allow_other_base=args.allow_other_base,
+        progress=not args.quiet,
     )
     print(out)
     return 0
@@ -70,7 +84,7 @@ def _skill_inject(args) -> int:
 def _skill_inspect(args) -> int:
     from past.skills.checkpoints import open_delta, open_model
     from past.skills.compat import check_compatible
-    from past.skills.diagnostics import format_report, report
+    from past.skills.diagnostics import describe_non_finite, format_report, report
     from past.skills.errors import SkillError
     from past.skills.sources import LinearCombination
 
@@ -96,6 +110,10 @@ def _skill_inspect(args) -> int:
         print()
     else:
         print(format_report(rep, top=args.top))
+    if rep["non_finite_tensors"]:  # printed what it could; a skill holding NaN/Inf must not pass a script's check
+        print(f"past: error: skill {args.skill} holds NaN or Inf in {len(rep['non_finite_tensors'])} tensors: "
+              f"{describe_non_finite(rep)}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -143,7 +161,7 @@ def _add_skill(groups) -> None:
     p.add_argument("--dtype", default="fp32", help="stored dtype of the skill (default fp32: exact for bf16 inputs)")
     p.add_argument("--rl-base", type=Path, help="base of an RL LoRA adapter (default: its recorded base, else --sft)")
     p.add_argument("--sft-base", type=Path, help="base of an SFT LoRA adapter")
-    p.add_argument("--recommended-lam", type=float, help="lambda to record as recommended")
+    p.add_argument("--recommended-lam", type=finite_float, help="lambda to record as recommended")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="extra provenance (repeatable), e.g. --meta source_data_hash=ab12 --meta rounds=3")
     p.set_defaults(func=_skill_extract)
@@ -154,12 +172,14 @@ def _add_skill(groups) -> None:
     p.add_argument("--target", required=True, type=Path, help="target SFT model folder (or LoRA adapter)")
     p.add_argument("--skill", required=True, action="append", type=Path,
                    help="skill file or LoRA adapter (repeatable)")
-    p.add_argument("--lam", action="append", type=float,
+    p.add_argument("--lam", action="append", type=finite_float,
                    help="lambda for each --skill, in order (repeatable; one value applies to all; default 1.0)")
     p.add_argument("-o", "--output", required=True, type=Path, help="model folder to write")
     p.add_argument("--dtype", help="output dtype (default: the target's)")
     p.add_argument("--target-base", type=Path, help="base of a target LoRA adapter")
     p.add_argument("--max-shard-size", default="5GB", help="largest output shard (default 5GB)")
+    p.add_argument("--allow-other-base", action="store_true",
+                   help="inject a skill whose recorded base config hash differs from the target's (another lineage)")
     p.set_defaults(func=_skill_inject)
 
     p = cmds.add_parser("inspect", help="norms, sparsity, per-layer cosine against another delta",
@@ -178,7 +198,7 @@ def _add_skill(groups) -> None:
     p.add_argument("skill", type=Path, help="skill file")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--rank", type=_rank, help="rank per matrix (an integer, or 'full')")
-    how.add_argument("--energy", type=float, help="keep this fraction of each matrix's squared norm, e.g. 0.9")
+    how.add_argument("--energy", type=finite_float, help="keep this fraction of each matrix's squared norm, e.g. 0.9")
     p.add_argument("-o", "--output", required=True, type=Path, help="adapter folder to write")
     p.add_argument("--dtype", default="fp32", help="dtype of the LoRA factors (default fp32)")
     p.set_defaults(func=_skill_compress)
@@ -381,7 +401,7 @@ def _add_plan(groups) -> None:
                    help="override one param (repeatable), e.g. -S train.micro_batch_size=8")
     p.add_argument("--model", help="model folder, hub id (local cache) or builtin (qwen2.5-0.5b, qwen2.5-7b, "
                                    "qwen2.5-72b, smollm2-135m); default: models/base, else base.model")
-    p.add_argument("--gpu-gib", type=float, help="memory of one GPU in GiB, e.g. 141 (default: train.memory_limit_gib, "
+    p.add_argument("--gpu-gib", type=finite_float, help="memory of one GPU in GiB, e.g. 141 (default: train.memory_limit_gib, "
                                                  "else the local CUDA device; none on CPU)")
     p.add_argument("--gpus", type=int, help="data-parallel processes, one per GPU (default: train.launcher's, "
                                             "e.g. 8 for torchrun --nproc_per_node 8; 1 for python)")

@@ -1,4 +1,5 @@
-"""The file system, written once: atomic writes and publishing, sha256 hashing, the pickle suffixes.
+"""The file system, written once: atomic writes and publishing, sha256 hashing, the pickle suffixes, overlap of
+outputs with inputs.
 
 Nothing half-written is ever left where a reader looks: a file or folder is built in a temporary sibling
 (same directory, so the rename is atomic), flushed to disk with fsync, then renamed into place. A crash
@@ -43,6 +44,22 @@ def sha256_bytes(data: bytes) -> str:
 def sha256_json(value) -> str:
     """The sha256 of a JSON-able value, independent of key order."""
     return sha256_bytes(json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
+
+
+# ------------------------------------------------------------------------------------------ paths
+
+
+def overlapping_input(output: str | Path, inputs: list[str | Path]) -> Path | None:
+    """The first of `inputs` that `output` is, contains, or lies inside (symlinks resolved), else None.
+
+    Writing there (or replacing it with an overwrite) would destroy an input, so callers refuse it.
+    """
+    out = Path(output).resolve()
+    for item in inputs:
+        path = Path(item).resolve()
+        if out == path or out.is_relative_to(path) or path.is_relative_to(out):
+            return Path(item)
+    return None
 
 
 # ------------------------------------------------------------------------------------------ writing

@@ -6,7 +6,8 @@ Streaming functions (`extract_skill`, `inject`) work file to file with memory in
 
 from .diagnostics import delta_cosines
 from .engine import extract_skill, inject
-from .errors import CheckpointError, IncompatibleError, NonFiniteError, OutputExistsError, SkillError
+from .errors import (CheckpointError, IncompatibleError, NonFiniteError, OtherBaseError, OutputExistsError,
+                     OutputOverlapError, SkillError)
 
 
 def __getattr__(name: str):
@@ -27,4 +28,6 @@ __all__ = [
     "IncompatibleError",
     "NonFiniteError",
     "OutputExistsError",
+    "OutputOverlapError",
+    "OtherBaseError",
 ]

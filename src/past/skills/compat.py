@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .dtypes import is_float
-from .errors import IncompatibleError
-from .provenance import architecture, architecture_mismatch
+from .errors import IncompatibleError, OtherBaseError
+from .provenance import architecture, architecture_mismatch, base_config, config_hash
 from .sources import TensorSource
 
 _VOCAB_TENSORS = ("embed_tokens", "lm_head", "wte", "word_embeddings", "embed_out")
@@ -49,6 +49,25 @@ def check_skill_architecture(skill_meta: dict, skill_label: str, target_config: 
     recorded = skill_meta.get("base_architecture")
     if recorded and target_config is not None:
         _refuse_mismatch(recorded, architecture(target_config), f"skill {skill_label} was extracted from a different base architecture", "the skill", target_label)
+
+
+def check_skill_base(skill_meta: dict, skill_label: str, target_config: dict | None, target_label: str) -> None:
+    """The skill's recorded base config hash (architecture and lineage fields, provenance.LINEAGE_KEYS) is the
+    target's: a skill moved onto another lineage of the same architecture adds noise, not a skill. Skipped where
+    the target has no config, or the skill records no base config (files from before it was recorded: their
+    hash covered the architecture alone, which check_skill_architecture compares)."""
+    recorded = skill_meta.get("base_config")
+    if not isinstance(recorded, dict) or target_config is None:
+        return
+    target = base_config(target_config)
+    diff = architecture_mismatch(recorded, target)
+    if diff is not None:
+        key, va, vb = diff
+        raise OtherBaseError(
+            f"skill {skill_label} was extracted from another base model ({skill_meta.get('base_model', '?')}): base config "
+            f"hash {skill_meta.get('base_config_hash', config_hash(recorded))} in the skill, {config_hash(target)} in "
+            f"{target_label} ({key}={va!r} vs {vb!r}); pass --allow-other-base (allow_other_base=True) to inject it anyway"
+        )
 
 
 def _refuse_mismatch(a: dict, b: dict, what: str, label_a: str, label_b: str) -> None:

@@ -23,7 +23,7 @@ from .checkpoints import open_delta
 from .dtypes import as_dtype, to_torch, torch_dtype
 from .errors import SkillError
 from .lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
-from .outputs import atomic_output, refuse_existing
+from .outputs import atomic_output, refuse_existing, refuse_input_overlap
 from .provenance import decode_metadata, encode_metadata
 from .sources import read_full
 
@@ -74,6 +74,7 @@ def compress_skill(
         raise SkillError(f"rank must be >= 1 and energy in (0, 1]: got rank={rank}, energy={energy}")
     dtype = torch_dtype(as_dtype(dtype))
     out_dir = Path(out_dir)
+    refuse_input_overlap(out_dir, [Path(skill)])
     refuse_existing(out_dir, overwrite)
     src = open_delta(skill)
     tensors: dict[str, torch.Tensor] = {}

@@ -24,17 +24,21 @@ class TensorStats:
     sq: float = 0.0  # sum of squares
     zeros: int = 0
     max_abs: float = 0.0
+    non_finite: int = 0  # NaN and +-Inf values
 
 
 def tensor_stats(source: TensorSource, progress: bool = False) -> dict[str, TensorStats]:
-    """Per-tensor sum of squares, exact-zero count and max |x| (RL deltas are often sparse in bf16)."""
+    """Per-tensor sum of squares, exact-zero count, max |x| (RL deltas are often sparse in bf16) and NaN/Inf count."""
     stats = {}
     for name in tqdm(source.names(), desc="norms", unit="tensor", disable=not progress):
         spec, s = source.spec(name), TensorStats()
         for start, stop in row_blocks(spec):
             x = source.read(name, start, stop).astype(FLOAT32)
             s.numel += x.size
-            s.sq += float(np.dot(x, x))
+            sq = float(np.dot(x, x))
+            if not math.isfinite(sq):  # NaN or Inf in the block (or finite values whose squares overflow)
+                s.non_finite += int(x.size - np.count_nonzero(np.isfinite(x)))
+            s.sq += sq
             s.zeros += int(np.count_nonzero(x == 0))
             s.max_abs = max(s.max_abs, float(np.abs(x).max())) if x.size else s.max_abs
         stats[name] = s
@@ -114,9 +118,11 @@ def report(skill: TensorSource, against: TensorSource | None = None, progress: b
         g.sq += st.sq
         g.zeros += st.zeros
         g.max_abs = max(g.max_abs, st.max_abs)
+        g.non_finite += st.non_finite
 
     def row(st: TensorStats, cosine: float | None) -> dict:
-        out = {"norm": math.sqrt(st.sq), "num_parameters": st.numel, "zero_fraction": st.zeros / max(1, st.numel), "max_abs": st.max_abs}
+        out = {"norm": math.sqrt(st.sq), "num_parameters": st.numel, "zero_fraction": st.zeros / max(1, st.numel), "max_abs": st.max_abs,
+               "non_finite": st.non_finite}
         if cosine is not None:
             out["cosine"] = cosine
         return out
@@ -124,14 +130,16 @@ def report(skill: TensorSource, against: TensorSource | None = None, progress: b
     total = TensorStats(
         sum(s.numel for s in stats.values()), sum(s.sq for s in stats.values()),
         sum(s.zeros for s in stats.values()), max((s.max_abs for s in stats.values()), default=0.0),
+        sum(s.non_finite for s in stats.values()),
     )
     result = {
         "skill": skill.label,
-        "metadata": {k: v for k, v in decode_metadata(skill.metadata).items() if k not in ("tensor_norms", "base_architecture")},
+        "metadata": {k: v for k, v in decode_metadata(skill.metadata).items() if k not in ("tensor_norms", "base_architecture", "base_config")},
         "num_tensors": len(stats),
         **row(total, cos["overall"] if cos else None),
         "per_layer": {g: row(st, cos["per_layer"].get(g) if cos else None) for g, st in groups.items()},
         "per_tensor": {n: row(st, cos["per_tensor"].get(n) if cos else None) for n, st in stats.items()},
+        "non_finite_tensors": {n: st.non_finite for n, st in stats.items() if st.non_finite},
     }
     if against is not None:
         result["against"] = against.label
@@ -148,6 +156,8 @@ def format_report(rep: dict, top: int = 10) -> str:
         f"{rep['num_tensors']} tensors, {rep['num_parameters']:,} parameters, norm {rep['norm']:.4g}, "
         f"exact zeros {100 * rep['zero_fraction']:.1f}%, max |x| {rep['max_abs']:.3g}"
     )
+    if rep.get("non_finite_tensors"):
+        lines.append(f"NaN or Inf in {len(rep['non_finite_tensors'])} tensors: {describe_non_finite(rep)}")
     if has_cos:
         lines.append(f"cosine with {rep['against']}: {rep['cosine']:+.4f} overall")
 
@@ -164,6 +174,11 @@ def format_report(rep: dict, top: int = 10) -> str:
     biggest = sorted(rep["per_tensor"].items(), key=lambda kv: -kv[1]["norm"])[:top]
     table(f"top {len(biggest)} tensors by norm", dict(biggest))
     return "\n".join(lines)
+
+
+def describe_non_finite(rep: dict) -> str:
+    """'name (k values), ...' for the tensors of a report holding NaN or Inf."""
+    return ", ".join(f"{n} ({k} non-finite)" for n, k in rep["non_finite_tensors"].items())
 
 
 def _group_order(group: str) -> tuple:

@@ -15,10 +15,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .checkpoints import model_config, model_folders, open_delta, open_model
-from .compat import check_compatible, check_same_architecture, check_skill_architecture
+from .compat import check_compatible, check_same_architecture, check_skill_architecture, check_skill_base
 from .dtypes import FLOAT32, as_dtype, largest
 from .errors import NonFiniteError, SkillError
-from .outputs import atomic_output, copy_support_files, refuse_existing
+from .outputs import atomic_output, copy_support_files, refuse_existing, refuse_input_overlap
 from .overlap import WINDOW, BufferPool, ordered_map, scratch
 from .provenance import decode_metadata, encode_metadata, skill_metadata, write_model_card
 from .safetensors_io import SafetensorsFileWriter, ShardedFolderWriter, check_skill_file_name, parse_size
@@ -112,6 +112,7 @@ def extract_skill(
     rl_dir, sft_dir, out_file = Path(rl_dir), Path(sft_dir), Path(out_file)
     dtype = as_dtype(dtype)
     check_skill_file_name(out_file)
+    refuse_input_overlap(out_file, [*model_folders(rl_dir, rl_base), *model_folders(sft_dir, sft_base)])
     refuse_existing(out_file, overwrite)
     rl = open_model(rl_dir, base=rl_base, default_base=sft_dir)
     sft = open_model(sft_dir, base=sft_base)
@@ -155,6 +156,7 @@ def inject(
     card: dict | None = None,
     target_base: Path | str | None = None,
     max_shard_size: int | str = "5GB",
+    allow_other_base: bool = False,
     progress: bool = False,
 ) -> Path:
     """theta_target + sum_i lams[i] * skills[i], streamed into a complete Hugging Face model folder.
@@ -162,7 +164,8 @@ def inject(
     Config, tokenizer and generation files are copied from the target; README.md (model card) and
     past_provenance.json name the target, each skill and its lambda. Built in a temporary sibling folder
     and renamed at the end. `dtype=None` keeps each tensor's dtype from the target. Dtypes may be given as
-    strings ('bf16'), numpy or torch dtypes.
+    strings ('bf16'), numpy or torch dtypes. A skill whose recorded base config differs from the target's is
+    refused unless `allow_other_base`.
     """
     target_dir, out_dir = Path(target_dir), Path(out_dir)
     dtype = as_dtype(dtype)
@@ -170,6 +173,10 @@ def inject(
     lams = [float(x) for x in lams]
     if not skills or len(skills) != len(lams):
         raise SkillError(f"need one lambda per skill: got {len(skills)} skills and {len(lams)} lambdas")
+    for path, lam in zip(skills, lams):  # else it surfaces as an overflow in the first tensor, naming no lambda
+        if not math.isfinite(lam):
+            raise SkillError(f"lambda for skill {path} must be a finite number, got {lam!r}")
+    refuse_input_overlap(out_dir, [*model_folders(target_dir, target_base), *skills])
     refuse_existing(out_dir, overwrite)
     target = open_model(target_dir, base=target_base)
     deltas: list[TensorSource] = []
@@ -181,6 +188,9 @@ def inject(
         for path, meta in zip(skills, metas):
             check_skill_architecture(meta, str(path), target_config, str(target_dir))
         check_compatible(target, deltas)
+        if not allow_other_base:  # after the tensor checks: a mismatch they can name is named precisely
+            for path, meta in zip(skills, metas):
+                check_skill_base(meta, str(path), target_config, str(target_dir))
         specs = [(name, TensorSpec(dtype or target.spec(name).dtype, target.spec(name).shape)) for name in target.names()]
         terms: Terms = [(1.0, target)] + list(zip(lams, deltas))
         with atomic_output(out_dir, overwrite=overwrite, directory=True) as tmp:

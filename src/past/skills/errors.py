@@ -25,3 +25,11 @@ class NonFiniteError(SkillError):
 
 class OutputExistsError(SkillError):
     """The output path exists and overwrite was not requested."""
+
+
+class OutputOverlapError(SkillError):
+    """The output is, contains, or lies inside one of the inputs: writing it would destroy that input."""
+
+
+class OtherBaseError(IncompatibleError):
+    """A skill was extracted from another base model than the target's (same architecture, other lineage)."""

@@ -16,14 +16,25 @@ from typing import Iterator
 
 import numpy as np
 
-from past.files import PICKLE_SUFFIXES, atomic_path
+from past.files import PICKLE_SUFFIXES, atomic_path, overlapping_input
 
-from .errors import OutputExistsError
+from .errors import OutputExistsError, OutputOverlapError
 from .lora import ADAPTER_CONFIG
 from .safetensors_io import INDEX_NAME
 
 # Files a model folder carries besides weights are copied; these are produced anew or belong to adapters.
 _NOT_COPIED = {INDEX_NAME, "README.md", ADAPTER_CONFIG, "past_provenance.json"}
+
+
+def refuse_input_overlap(out: Path, inputs: list[Path]) -> None:
+    """Refuse an output that is, contains, or lies inside an input: `overwrite` never replaces an input, and
+    nothing is written into an input's folder (a DVC-tracked model, say)."""
+    hit = overlapping_input(out, [p for p in inputs if p is not None])
+    if hit is not None:
+        real = f" (resolved: {Path(out).resolve()} and {hit.resolve()})" if Path(out).resolve() != Path(out).absolute() \
+            or hit.resolve() != hit.absolute() else ""
+        raise OutputOverlapError(f"output {out} is, contains or lies inside the input {hit}{real}: "
+                                 "choose an output outside every input (--overwrite never replaces an input)")
 
 
 def refuse_existing(out: Path, overwrite: bool) -> None:

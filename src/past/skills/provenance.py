@@ -33,6 +33,24 @@ ARCHITECTURE_KEYS = (
 )
 
 
+# Config fields beyond the architecture that pretraining fixes and fine-tuning keeps: models of one
+# architecture but another lineage (another lab's pretraining, another release) usually differ here. With
+# the architecture they make the base config whose hash a skill records and injection compares (weights
+# cannot be compared: the target is a fine-tune, and the base itself is not at hand).
+LINEAGE_KEYS = (
+    "max_position_embeddings",
+    "rope_theta",
+    "rope_scaling",
+    "rope_parameters",
+    "partial_rotary_factor",
+    "sliding_window",
+    "rms_norm_eps",
+    "layer_norm_eps",
+    "layer_norm_epsilon",
+    "initializer_range",
+)
+
+
 def encode_metadata(meta: dict) -> dict[str, str]:
     out: dict[str, str] = {}
     json_keys = []
@@ -65,19 +83,28 @@ def architecture(config: dict) -> dict:
     return arch
 
 
-def config_hash(arch: dict) -> str:
-    return sha256_json(arch)[:16]
+def base_config(config: dict) -> dict:
+    """The architecture and lineage subset of a Hugging Face config (nested `text_config` included)."""
+    out = {k: config[k] for k in ARCHITECTURE_KEYS + LINEAGE_KEYS if k in config}
+    if isinstance(config.get("text_config"), dict):
+        out["text_config"] = base_config(config["text_config"])
+    return out
+
+
+def config_hash(subset: dict) -> str:
+    return sha256_json(subset)[:16]
 
 
 def skill_metadata(rl_dir: Path, sft_dir: Path, user: dict | None) -> dict:
     """What extraction records about its inputs; `user` (source data hash, rounds, lambda...) wins."""
     config = read_config(sft_dir) or {}
-    arch = architecture(config)
+    base = base_config(config)  # the SFT model's: a fine-tune keeps its base's (see LINEAGE_KEYS)
     meta = {
         "past.format": FORMAT,
         "base_model": str(config.get("_name_or_path") or sft_dir),
-        "base_architecture": arch,
-        "base_config_hash": config_hash(arch),
+        "base_architecture": architecture(config),
+        "base_config": base,
+        "base_config_hash": config_hash(base),
         "rl_model": str(rl_dir),
         "sft_model": str(sft_dir),
     }  # no wall-clock time: a skill made from the same inputs is the same file (DVC hashes it)
