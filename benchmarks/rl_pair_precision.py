@@ -19,7 +19,7 @@ import torch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--lam", type=float, help="lambda (default: inject.lam)")
+    parser.add_argument("--lam", type=float, help="lambda (default: inject.lam, else the skill's recommended_lam)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
 
@@ -34,7 +34,7 @@ def main() -> None:
 
     params = load_params(args.params)
     set_threads(params.threads)
-    lam = params.inject.lam if args.lam is None else args.lam
+    lam = steps.resolved_lambda(layout.skill, args.lam if args.lam is not None else params.inject.lam)
     pair = last_round(layout.skill_rl)
     rl, sft = load_model(pair.rl).state_dict(), load_model(pair.sft).state_dict()
     exact = SkillVector({n: rl[n].float() - sft[n].float() for n in sft})

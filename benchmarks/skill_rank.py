@@ -21,7 +21,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ranks", default="1,4,16,64,full", help="comma-separated ranks; 'full' keeps every singular value")
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--lam", type=float, help="lambda (default: inject.lam from params.yaml)")
+    ap.add_argument("--lam", type=float, help="lambda (default: inject.lam from params.yaml, else the skill's recommended_lam)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -37,7 +37,7 @@ def main() -> None:
 
     params = load_params(args.params)
     set_threads(params.threads)
-    lam = params.inject.lam if args.lam is None else args.lam
+    lam = steps.resolved_lambda(layout.skill, args.lam if args.lam is not None else params.inject.lam)
     questions = read_knowledge_set(layout.target).questions_in("eval")
     tokenizer, spec = load_tokenizer(layout.target_sft), EvalSpec.from_params(params)
 

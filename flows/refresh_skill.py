@@ -1,7 +1,8 @@
 """Prefect flow `refresh_skill`: re-acquire the skill vector on the source domain; register it only if better.
 
-    plan -> source SFT -> GRPO with iterative refinement -> extract v -> inject into production's SFT
-    weights -> evaluate on the regression set (new skill vs current) -> register + promote, or discard
+    plan -> source SFT -> GRPO with iterative refinement -> extract v (lambda chosen on the source's validation
+    questions) -> inject into production's SFT weights -> evaluate on the regression set (new skill vs current)
+    -> register + promote, or discard
 
 Scheduled weekly (prefect.yaml). Thin: the steps are `past.continual.refresh` functions, which call the
 same `past.steps` as the DVC stages. Finished steps are cached by input hash, so a rerun after a crash
@@ -58,8 +59,8 @@ def extract(params: str, p: RefreshPlan) -> dict:
 
 
 @task(name="inject-skill", retries=1, cache_key_fn=_key("inject"), result_serializer="json")
-def inject_candidate(params: str, p: RefreshPlan) -> dict:
-    return refresh.inject_candidate(adaptation.settings(params), p)
+def inject_candidate(params: str, p: RefreshPlan, lam: float) -> dict:
+    return refresh.inject_candidate(adaptation.settings(params), p, lam)
 
 
 @task(name="evaluate", cache_key_fn=_evaluate_key, result_serializer="json")
@@ -86,7 +87,7 @@ def refresh_skill(params: str = "params.yaml") -> dict:
              refresh=not refresh.source_sft_dir(p).exists())
     rl = run_step(skill_rl, timings, "skill_rl", params, p, storage=cache, refresh=not refresh.skill_rl_dir(p).exists())
     extracted = run_step(extract, timings, "extract", params, p, storage=cache, refresh=not Path(p.skill_file).exists())
-    injected = run_step(inject_candidate, timings, "inject", params, p, storage=cache,
+    injected = run_step(inject_candidate, timings, "inject", params, p, extracted["lambda"], storage=cache,
                         refresh=not Path(p.model_dir).exists())
     scores = {
         "production": run_step(evaluate, timings, "evaluate_production", params, p, p.production.id,
@@ -99,7 +100,7 @@ def refresh_skill(params: str = "params.yaml") -> dict:
     model, skill = refresh.entries(s, p, extracted, injected, scores, run_id) if better else (None, None)
     decision = run_step(record, timings, "record", params, {
         "id": f"{run_id}:{p.key[:16]}", "run": run_id, "decision": "promoted" if better else "rejected",
-        "stage": "skill", "candidate": p.candidate, "skill": p.skill_id, "lambda": p.lam,
+        "stage": "skill", "candidate": p.candidate, "skill": p.skill_id, "lambda": extracted["lambda"],
         "reasons": reasons, "rounds": rl["rounds"], "scores": scores, "timings": timings}, model, skill)
     registered = decision["decision"] == "promoted"
     payload = {"reasons": decision["reasons"], "scores": scores, "previous_skill": p.current_skill.id}

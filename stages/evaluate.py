@@ -1,6 +1,7 @@
 """DVC stage `evaluate`: closed-book exact match, F1 and answer-contained on the target's evaluation questions.
 
-Compared: the base; target SFT only; PaST at the configured lambda; a lambda sweep; the oracle (RL on
+Compared: the base; target SFT only; PaST at the injected lambda (inject.lam, or the one chosen on the source's
+validation questions); a lambda sweep (a report: lambda is never chosen on these questions); the oracle (RL on
 target questions, what PaST saves); and the control base + lambda v (the skill without the knowledge).
 """
 
@@ -16,7 +17,7 @@ from past.stage import Params, stage
 
 @stage
 def main(params: Params) -> None:
-    lam, spec = params.inject.lam, EvalSpec.from_params(params)
+    lam, spec = steps.resolved_lambda(P.skill, params.inject.lam), EvalSpec.from_params(params)
     models = {"base": P.base, "target_sft": P.target_sft, "past": P.past, "oracle": P.oracle}
     result = steps.evaluate(spec, models, P.skill, lam, params.evaluate.lambdas, read_knowledge_set(P.target),
                             P.base, P.target_sft)

@@ -33,7 +33,7 @@ PARAMS = {
     "source_sft": {"steps": 150, "batch_size": 16},
     "skill_rl": {"rounds": 1, "grpo": {"steps": 8, "prompts_per_step": 8, "num_generations": 4}},
     "target_sft": {"steps": 150, "batch_size": 16},
-    "inject": {"lam": 0.5},
+    "inject": {"lam": 0.5},  # pinned: the flow tests' lambda does not depend on what RL happened to learn
     "evaluate": {"batch_size": 256, "max_new_tokens": 2},
     "adapt": {"regression_questions": 0, "tolerance": TOLERANCE, "drift": 0.2, "settle_seconds": 0.0, "replay": 0.8,
               "sft": {"steps": 80, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.05}},
@@ -53,6 +53,7 @@ def build_project(root: Path) -> Path:
     """Build the pipeline outputs under `root` through `past.steps`, as the stages do; returns root."""
     from past import steps
     from past.config import load_params
+    from past.evaluation.spec import EvalSpec
     from past.knowledge.format import read_knowledge_set
     from past.layout import Layout
 
@@ -65,10 +66,12 @@ def build_project(root: Path) -> Path:
     source, target = read_knowledge_set(out.source), read_knowledge_set(out.target)
     steps.source_sft(params, out.base, source, out.source_sft)
     run = steps.skill_rl(params, out.base, out.source_sft, source, out.skill_rl)
+    choice = steps.choose_lambda(EvalSpec.from_params(params), run, source, params.skill_rl.rounds,
+                                 params.inject.candidates)
     steps.extract(run, out.skill, steps.skill_provenance(params.base.model, out.source, params.skill_rl.rounds,
-                                                         params.inject.lam, params.seed))
+                                                         choice.lam, params.seed))
     steps.target_sft(params, out.base, target, out.target_sft)
-    steps.inject(out.target_sft, out.skill, params.inject.lam, out.past)
+    steps.inject(out.target_sft, out.skill, steps.resolved_lambda(out.skill, params.inject.lam), out.past)
     return root
 
 

@@ -52,13 +52,14 @@ def test_missing_keys_take_defaults(tmp_path):
     params = load_params(write(tmp_path, {"seed": 3, "inject": {"lam": 1}}))
     assert params.seed == 3
     assert params.inject.lam == 1.0 and isinstance(params.inject.lam, float)
+    assert load_params(write(tmp_path, {"inject": {"lam": None}})).inject.lam is None  # null: the validated choice
     assert params.base.model == "tiny"
 
 
 @pytest.mark.parametrize("data, message", [
     ({"sede": 1}, "sede: unknown key (did you mean 'seed'?)"),
     ({"skill_rl": {"grpo": {"stpes": 5}}}, "skill_rl.grpo.stpes: unknown key (did you mean 'skill_rl.grpo.steps'?)"),
-    ({"inject": {"lam": "big"}}, "inject.lam: expected a number, got 'big'"),
+    ({"inject": {"lam": "big"}}, "inject.lam: expected a number or null, got 'big'"),
     ({"source_sft": {"steps": -5}}, "source_sft.steps: -5 is below the minimum 1"),
     ({"prepare": {"world": {"p0_people": 2.5}}}, "prepare.world.p0_people: expected an integer, got 2.5"),
     ({"evaluate": {"lambdas": [0.5, "x"]}}, "evaluate.lambdas[1]: 'x' is not a number"),
@@ -71,14 +72,18 @@ def test_missing_keys_take_defaults(tmp_path):
     ({"prompt": "no placeholder"}, "prompt: must contain '{question}'"),
     ({"base": 3}, "base: expected a mapping, got int"),
     # strict: no string is read as a number, no boolean as a number; NaN and infinity are refused
-    ({"inject": {"lam": "1.0"}}, "inject.lam: expected a number, got '1.0'"),
-    ({"inject": {"lam": True}}, "inject.lam: expected a number, got True"),
+    ({"inject": {"lam": "1.0"}}, "inject.lam: expected a number or null, got '1.0'"),
+    ({"inject": {"lam": True}}, "inject.lam: expected a number or null, got True"),
     ({"base": {"steps": "1000"}}, "base.steps: expected an integer, got '1000'"),
     ({"inject": {"lam": float("nan")}}, "inject.lam: nan is not a finite number"),
     ({"skill_rl": {"grpo": {"lr": float("inf")}}}, "skill_rl.grpo.lr: inf is not a finite number"),
     ({"evaluate": {"lambdas": [0.0, float("-inf")]}}, "evaluate.lambdas[1]: -inf is not a finite number"),
     ({"adapt": {"lam": float("nan")}}, "adapt.lam: nan is not a finite number"),
     ({"inject": {"lam": 101}}, "inject.lam: 101 is above the maximum 100.0"),
+    ({"inject": {"candidates": []}}, "inject.candidates: must not be empty"),
+    ({"inject": {"candidates": [0.5, "x"]}}, "inject.candidates[1]: 'x' is not a number"),
+    ({"prepare": {"validation_fraction": 0.9}}, "prepare.validation_fraction: 0.9 is above the maximum 0.5"),
+    ({"prepare": {"validation_fraction": -0.1}}, "prepare.validation_fraction: -0.1 is below the minimum 0.0"),
     # a choice names every allowed value
     ({"skill_rl": {"grpo": {"reward": "token_f1"}}},
      "skill_rl.grpo.reward: 'token_f1' is not one of exact_match, f1, contained, call_success"),

@@ -72,6 +72,14 @@ def test_skill_file_has_provenance_and_orthogonality_is_reported(repo):
         assert "model.embed_tokens.weight" in skill.keys()
     assert metadata["base_model"] == "tiny"
     assert json.loads(metadata["rounds"]) == 2
+    # lambda chosen on the last round's held-out source questions, recorded in the skill
+    choice = json.loads((repo / "metrics/lambda_choice.json").read_text())
+    assert json.loads(metadata["recommended_lam"]) == choice["lambda"]
+    assert choice["questions"] == 2 * 5  # 4 of 40 source people held out, 2 of them in round 2's half
+    assert set(choice["validation"]) == {"0", "0.25", "0.5", "0.75", "1", "1.5", "2"}
+    assert choice["score"] == max(choice["validation"].values())
+    validation = (repo / "plots/lambda_validation.csv").read_text().splitlines()
+    assert validation[0] == "lambda,exact_match,f1,contained" and len(validation) == 8
     orthogonality = json.loads((repo / "metrics/orthogonality.json").read_text())
     assert -1 <= orthogonality["cos_sft_source_vs_skill"] <= 1
     assert orthogonality["norm_skill"] > 0
@@ -110,7 +118,8 @@ def test_metrics_diff_after_a_params_change(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["inject"]["lam"] = 1.0
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    run(["dvc", "repro"], repo)
+    repro = run(["dvc", "repro"], repo).stdout
+    assert "'extract_skill' didn't change" in repro  # pinning lambda never reruns the choice
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo).stdout)
     assert diff["metrics/eval.json"]["lambda"] == {"old": 0.5, "new": 1.0, "diff": 0.5}
     table = run(["past", "metrics", "diff"], repo).stdout
@@ -125,8 +134,19 @@ def test_bad_params_stop_before_work_and_keep_outputs(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     result = run(["dvc", "repro", "inject"], repo, check=False)
     assert result.returncode != 0
-    assert "inject.lam: expected a number, got 'strong'" in result.stderr + result.stdout
+    assert "inject.lam: expected a number or null, got 'strong'" in result.stderr + result.stdout
     assert (repo / "models/past/model.safetensors").read_bytes() == before
+
+
+def test_lambda_null_injects_the_validated_choice(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["inject"]["lam"] = None
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    run(["dvc", "repro"], repo)
+    chosen = json.loads((repo / "metrics/lambda_choice.json").read_text())["lambda"]
+    assert json.loads((repo / "metrics/eval.json").read_text())["lambda"] == chosen
+    card = json.loads((repo / "models/past/past_provenance.json").read_text())
+    assert card["skills"][0]["lambda"] == chosen
 
 
 def test_a_second_clean_run_reproduces_dvc_lock(first_run, tmp_path):

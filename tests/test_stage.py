@@ -13,7 +13,7 @@ def test_bad_params_exit_before_the_stage_body_runs(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         stage(calls.append)(str(params))
     assert calls == []
-    assert str(exit_.value) == f"error: {params}: inject.lam: expected a number, got 'strong'"
+    assert str(exit_.value) == f"error: {params}: inject.lam: expected a number or null, got 'strong'"
 
 
 def test_contract_violation_ends_the_stage_with_the_report(tmp_path):

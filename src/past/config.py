@@ -7,7 +7,7 @@ type (a string is never read as a number, nor a boolean as one), NaN or infinity
 choice not on the list stops the run before any work starts, with a ConfigError naming the file and the key:
 
     params.yaml: sede: unknown key (did you mean 'seed'?)
-    params.yaml: inject.lam: expected a number, got 'strong'
+    params.yaml: inject.lam: expected a number or null, got 'strong'
 
 Groups are immutable: derive a variant with `params.model_copy(update={"seed": 1})` (not re-checked) and read
 one as a dict with `params.source_sft.model_dump()`.
@@ -121,6 +121,10 @@ class PrepareParams(Group):
     squad: SquadParams = Field(default_factory=SquadParams)
     loogle: LoogleParams = Field(default_factory=LoogleParams)
     toolbench: ToolbenchParams = Field(default_factory=ToolbenchParams)
+    validation_fraction: float = Field(0.1, ge=0.0, le=0.5,
+                                       description="share of the source's subjects (people, passages...) whose "
+                                                   "questions skill RL never trains on: lambda is chosen on them "
+                                                   "(their documents stay in source SFT)")
 
 
 class TinyModelParams(Group):
@@ -198,7 +202,13 @@ class SkillRLParams(Group):
 
 
 class InjectParams(Group):
-    lam: float = Field(0.5, ge=-100.0, le=100.0, description="skill-vector scale lambda in theta_sft_T + lambda * v")
+    lam: float | None = Field(None, ge=-100.0, le=100.0,
+                              description="skill-vector scale lambda in theta_sft_T + lambda * v; null: the lambda "
+                                          "chosen on the source's validation questions (the skill's recommended_lam)")
+    candidates: list[float] = Field([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0], min_length=1,
+                                    description="lambdas the choice scores on the validation questions (sft_K + "
+                                                "lambda v); the best by evaluate.metric wins, ties to the smallest "
+                                                "|lambda|")
 
 
 class EvaluateParams(Group):

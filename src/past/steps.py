@@ -1,7 +1,7 @@
 """The PaST steps, each written once: the DVC stages, the Prefect flows and the tests all call these.
 
-    prepare -> base -> source_sft -> skill_rl (iterative refinement) -> extract -> inject -> evaluate
-                   \\-> target_sft ------------------------------------------/   \\-> oracle
+    prepare -> base -> source_sft -> skill_rl (iterative refinement) -> extract (+ lambda chosen) -> inject -> evaluate
+                   \\-> target_sft ---------------------------------------------------------/   \\-> oracle
 
 Every step takes typed inputs (params groups, folders, knowledge sets) and returns typed outputs; each
 writes its artifact whole into place (temporary sibling + rename), so a failed step never replaces a
@@ -21,11 +21,12 @@ from pathlib import Path
 
 from past.config import LoraParams, Params, SFTParams
 from past.distributed import barrier, is_main, on_main, world_size
+from past.errors import DataError
 from past.evaluation.spec import EvalSpec
 from past.training.arguments import TrainingRun, checkpointing
 from past.files import atomic_dir, publish_folder, sha256_json
 from past.knowledge.format import KnowledgeSet, content_hash, read_knowledge_set, split_by_title, write_knowledge_set
-from past.training.refinement import RoundPair, last_round, round_start
+from past.training.refinement import RoundPair, last_round, round_start, skill_vector
 
 VOCABULARY = "vocabulary.json"
 
@@ -238,6 +239,77 @@ def extract(run: SkillRun | Path, out: Path, provenance: dict) -> Path:
     return Path(extract_skill(pair.rl, pair.sft, out, metadata=provenance, overwrite=True, rl_base=round_start(pair)))
 
 
+def validation_questions(source: KnowledgeSet, rounds: int) -> list[dict]:
+    """The source questions lambda is chosen on: split `validation` of the last refinement round's subset, the
+    one whose documents sft_K learned and whose questions no RL round trained on."""
+    questions = split_by_title(source, rounds)[-1].questions_in("validation")
+    if not questions:
+        raise DataError(f"{source.name}: no `validation` questions in the last of {rounds} refinement round(s): "
+                        f"lambda is chosen on them (prepare.validation_fraction above 0 makes them; rerun prepare)")
+    return questions
+
+
+@dataclass(frozen=True)
+class LambdaChoice:
+    """The lambda chosen on the source's validation questions, and every candidate's scores there."""
+
+    lam: float
+    metric: str
+    questions: int
+    scores: list[dict]  # [{"lambda", metric: value...}], by lambda
+
+    @property
+    def score(self) -> float:
+        """The chosen lambda's validation score."""
+        return next(row[self.metric] for row in self.scores if row["lambda"] == self.lam)
+
+    def metrics(self) -> dict:
+        return {"lambda": self.lam, "metric": self.metric, "questions": self.questions,
+                "score": round(self.score, 4),
+                "validation": {f"{row['lambda']:g}": round(row[self.metric], 4) for row in self.scores}}
+
+    def rows(self) -> list[dict]:
+        return [{key: round(value, 4) for key, value in row.items() if key != "questions"} for row in self.scores]
+
+
+def choose_lambda(spec: EvalSpec, run: SkillRun | Path, source: KnowledgeSet, rounds: int,
+                  candidates: list[float]) -> LambdaChoice:
+    """Score sft_K + lambda v (the run's last round) on the source's validation questions for every candidate;
+    the best by `spec.metric` wins, a tie going to the smallest |lambda| (the least change to the SFT weights
+    the skill is added to).
+
+    Only the source set comes in: the target's evaluation questions stay a report, not what lambda is fit on."""
+    from past.modeling import load_model, load_tokenizer
+
+    pair = run.last if isinstance(run, SkillRun) else last_round(run)
+    questions = validation_questions(source, rounds)
+    scores = _sweep(spec, skill_vector(pair), load_model(pair.sft), load_tokenizer(pair.sft), candidates, questions,
+                    source.tools, spec.judge(), "validation lambda")
+    best = max(row[spec.metric] for row in scores)
+    lam = min((row["lambda"] for row in scores if row[spec.metric] >= best - 1e-9), key=lambda x: (abs(x), x))
+    return LambdaChoice(float(lam), spec.metric, len(questions), scores)
+
+
+def resolved_lambda(skill: Path, pinned: float | None) -> float:
+    """The lambda a skill is injected at: `pinned` (inject.lam, adapt.lam) when set, else the one chosen on
+    validation questions and recorded in the skill's provenance (`recommended_lam`)."""
+    if pinned is not None:
+        return float(pinned)
+    from past.skills import SkillError
+    from past.skills.checkpoints import open_delta
+    from past.skills.provenance import decode_metadata
+
+    source = open_delta(skill)
+    try:
+        lam = decode_metadata(source.metadata).get("recommended_lam")
+    finally:
+        source.close()
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam):
+        raise SkillError(f"{skill}: its provenance has no recommended_lam (a number), got {lam!r}: rerun "
+                         f"extract_skill, which chooses it, or pin inject.lam")
+    return float(lam)
+
+
 def inject(target_sft_dir: Path, skill: Path, lam: float, out: Path, card: dict | None = None) -> Path:
     """theta_final = theta_sft_T + lambda * v, a normal Hugging Face folder with a model card (a non-finite
     lambda, or a skill of another base, is refused by the engine)."""
@@ -326,10 +398,18 @@ def evaluate(spec: EvalSpec, models: dict[str, Path], skill: Path, lam: float, l
     v = SkillVector.load(skill)
     scores = {name: run(folder, name) for name, folder in models.items()}
     scores["control"] = run(v.apply_to(load_model(base_dir), lam), "control")
-    sweep, model, applied = [], load_model(target_sft_dir), 0.0
+    sweep = _sweep(spec, v, load_model(target_sft_dir), tokenizer, lambdas, questions, target.tools, judge, "lambda")
+    return Evaluation(len(questions), scores, sweep)
+
+
+def _sweep(spec: EvalSpec, v, model, tokenizer, lambdas: list[float], questions: list[dict], tools, judge,
+           label: str) -> list[dict]:
+    """Scores of model + lambda v for each lambda (ascending): [{"lambda", metric: value...}]. `model` is
+    changed in place."""
+    sweep, applied = [], 0.0
     for value in sorted(lambdas):
         v.apply_to(model, value - applied)  # step the same weights along v instead of reloading
         applied = value
-        sweep.append({"lambda": value, **run(model, f"lambda={value}")})
-    return Evaluation(len(questions), scores, sweep)
+        sweep.append({"lambda": value, **score(spec, model, questions, tokenizer, f"{label}={value}", tools, judge)})
+    return sweep
 

@@ -93,7 +93,11 @@ def ensure_production(s: Settings) -> dict:
     if missing:
         raise RegistryError(f"{registry.root}: no production model, and the pipeline outputs to register as the "
                             f"first one are missing ({', '.join(missing)}): run `dvc repro` first")
-    registry.bootstrap(**paths, lam=s.params.inject.lam, source=f"the DVC pipeline in {s.home}")
+    from past import steps
+
+    # the lambda the pipeline's PaST model was injected at: inject.lam, else the skill's validated choice
+    lam = steps.resolved_lambda(pipeline.skill, s.params.inject.lam)
+    registry.bootstrap(**paths, lam=lam, source=f"the DVC pipeline in {s.home}")
     return registry.production()
 
 

@@ -69,7 +69,7 @@ class RefreshPlan(_Frozen):
     base: Ref
     production: Production
     current_skill: Ref
-    lam: float
+    lam: float | None  # pinned (adapt.lam, then inject.lam); None: the lambda the new skill is chosen with
     skill_id: str
     skill_file: str
     candidate: str

@@ -1,8 +1,9 @@
 """Refreshing the production skill vector: source SFT + RL (iterative refinement) + extraction, again.
 
 The weekly counterpart of `adaptation`: it runs the DVC pipeline's source steps (`past.steps`, the same
-functions) on the registered base, and registers the new vector only if it beats the current one where it
-matters: injected into production's own SFT weights at the registered lambda, it must answer the
+functions) on the registered base, chooses the new vector's lambda on the source's validation questions (as
+extract_skill does; `adapt.lam`, then `inject.lam`, pin it), and registers the vector only if it beats the
+current one where it matters: injected into production's own SFT weights at that lambda, it must answer the
 regression set (knowledge production already holds) better than production does. If it does, the
 re-injected model is promoted with it in the same atomic registry write; if not, nothing changes and the
 work is deleted. Each refresh uses a new seed (params.seed + 1 + number of earlier refreshes), so reruns
@@ -31,16 +32,18 @@ def plan(s: Settings) -> RefreshPlan:
     source = s.resolve(params.adapt.source_set)
     attempts = sum(1 for d in registry.state()["decisions"] if d.get("stage") == "skill")
     seed = params.seed + 1 + attempts
+    pinned = params.adapt.lam if params.adapt.lam is not None else params.inject.lam  # None: the new skill's choice
     inputs = {"base": base["id"], "source": content_hash(source), "source_sft": params.source_sft.model_dump(),
               "skill_rl": params.skill_rl.model_dump(), "seed": seed, "production": production["id"],
-              "skill": skill["id"], "lambda": skill["lambda"], "prompt": params.prompt, "chat": params.chat}
+              "skill": skill["id"], "lambda": pinned, "candidates": params.inject.candidates, "prompt": params.prompt,
+              "chat": params.chat}
     key = digest(inputs)
     skill_id, candidate = "s-" + key[:12], "m-" + key[:12]
     regression = regression_questions(s)
     return RefreshPlan(
         key=key, inputs=inputs, seed=seed, work=str(registry.root / "refresh" / key[:16]), source=str(source),
         base=Ref(id=base["id"], path=str(registry.path(base["path"]))), production=production_ref(s, production),
-        current_skill=Ref(id=skill["id"], path=str(registry.path(skill["path"]))), lam=skill["lambda"],
+        current_skill=Ref(id=skill["id"], path=str(registry.path(skill["path"]))), lam=pinned,
         skill_id=skill_id, skill_file=str(registry.skill_file(skill_id)), candidate=candidate,
         model_dir=str(registry.model_dir(candidate) / "model"),
         regression=Regression(id=regression["id"], count=len(regression["questions"])), eval_key=s.spec.key,
@@ -84,22 +87,29 @@ def skill_rl(s: Settings, p: RefreshPlan) -> dict:
 
 
 def extract(s: Settings, p: RefreshPlan) -> dict:
-    """The DVC `extract_skill` step: v = theta_rl - theta_sft into the registry's skill folder."""
+    """The DVC `extract_skill` step: lambda chosen on the source's validation questions, then v = theta_rl -
+    theta_sft into the registry's skill folder with the choice in its provenance. `lambda`: what the candidate
+    is injected at (the plan's pin, else the choice)."""
     started = time.perf_counter()  # imports included: they are the step's cost too
     from past import steps
 
-    provenance = steps.skill_provenance(s.params.base.model, Path(p.source), s.params.skill_rl.rounds, p.lam, p.seed)
+    rounds = s.params.skill_rl.rounds
+    choice = steps.choose_lambda(s.spec, skill_rl_dir(p), read_knowledge_set(p.source), rounds,
+                                 s.params.inject.candidates)
+    provenance = steps.skill_provenance(s.params.base.model, Path(p.source), rounds, choice.lam, p.seed)
     steps.extract(skill_rl_dir(p), Path(p.skill_file), provenance)
     return {"skill_file": p.skill_file, "weights_sha256": weights_sha256(p.skill_file),
+            "lambda": steps.resolved_lambda(Path(p.skill_file), p.lam), "validation": choice.metrics(),
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def inject_candidate(s: Settings, p: RefreshPlan) -> dict:
-    """Production's SFT weights + lambda * v_new: what production would be with the new skill."""
+def inject_candidate(s: Settings, p: RefreshPlan, lam: float) -> dict:
+    """Production's SFT weights + lambda * v_new (lambda: `extract`'s): what production would be with the new
+    skill."""
     started = time.perf_counter()  # imports included: they are the step's cost too
     from past import steps
 
-    steps.inject(Path(p.production.sft_path), Path(p.skill_file), p.lam, Path(p.model_dir),
+    steps.inject(Path(p.production.sft_path), Path(p.skill_file), lam, Path(p.model_dir),
                  card={"refresh": p.key[:16], "parent": p.production.id})
     return {"model_dir": p.model_dir, "weights_sha256": weights_sha256(p.model_dir),
             "seconds": round(time.perf_counter() - started, 3)}
@@ -120,13 +130,13 @@ def entries(s: Settings, p: RefreshPlan, extracted: dict, injected: dict, scores
             run: str | None) -> tuple[dict, dict]:
     """(model entry, skill entry) for a registered refresh."""
     registry = s.registry
-    skill = {"id": p.skill_id, "path": str(Path(p.skill_file).relative_to(registry.root)), "lambda": p.lam,
+    skill = {"id": p.skill_id, "path": str(Path(p.skill_file).relative_to(registry.root)), "lambda": extracted["lambda"],
              "base": p.base.id, "seed": p.seed, "weights_sha256": extracted["weights_sha256"],
              "replaces": p.current_skill.id,
              "metrics": {"regression_exact_match": scores["candidate"]["exact_match"]}}
     model = {"id": p.candidate, "path": str(Path(p.model_dir).relative_to(registry.root)),
              "sft": str(Path(p.production.sft_path).relative_to(registry.root)), "base": p.base.id,
-             "skill": p.skill_id, "lambda": p.lam, "drop": None, "parent": p.production.id,
+             "skill": p.skill_id, "lambda": extracted["lambda"], "drop": None, "parent": p.production.id,
              "on_top": "skill-refresh", "run": run, "weights_sha256": injected["weights_sha256"],
              "metrics": {"regression_candidate_exact_match": scores["candidate"]["exact_match"],
                          "regression_production_exact_match": scores["production"]["exact_match"],

@@ -28,7 +28,7 @@ def plot_lambda_sweep(sweep: list[dict], references: dict[str, float], path: str
     for name, value in references.items():
         ax.axhline(value, linestyle="--", linewidth=1, color=next(styles), label=name)
     if chosen_lambda is not None:
-        ax.axvline(chosen_lambda, linestyle=":", color="black", linewidth=1, label=f"configured $\\lambda$={chosen_lambda}")
+        ax.axvline(chosen_lambda, linestyle=":", color="black", linewidth=1, label=f"injected $\\lambda$={chosen_lambda}")
     ax.set_xlabel("$\\lambda$ (skill-vector scale)")
     ax.set_ylabel(f"closed-book {_LABELS.get(metric, metric)}")
     ax.set_ylim(0, 1.02)

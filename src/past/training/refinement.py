@@ -108,7 +108,7 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
         # Every metric, not only the reward's: an instruct model's RL shows in answer-contained first. With several
         # processes the main one scores the saved start (the model in memory may be partitioned).
         before = on_main(source_scores, model if world_size() == 1 else start, tokenizer, subset, spec)
-        model, curve = run_grpo(model, tokenizer, subset.questions, params.prompt, params.skill_rl.grpo,
+        model, curve = run_grpo(model, tokenizer, subset.questions_in("train"), params.prompt, params.skill_rl.grpo,
                                 params.seed + k, chat=params.chat, tools=subset.tools,
                                 run=within(run.round(k), f"round_{k}/rl"))
         after = on_main(source_scores, model, tokenizer, subset, spec)  # model: whole on the main process
@@ -123,7 +123,7 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
             torch.cuda.empty_cache()
         points = [{"round": k, **point} for point in curve]
         if is_main():
-            entry = {"round": k, "questions": len(subset.questions),
+            entry = {"round": k, "questions": len(subset.questions_in("train")),
                      **{f"start_{m}": v for m, v in before.items() if m != "questions"},
                      **{f"rl_{m}": v for m, v in after.items() if m != "questions"}}
             write_json_atomic(done, {"round": entry, "reward_curve": points})  # last: the round is finished
@@ -153,9 +153,11 @@ def save_round_start(sft: Path, previous: RoundPair, folder: Path) -> None:
 
 
 def source_scores(model, tokenizer, subset: KnowledgeSet, spec: EvalSpec) -> dict:
-    """Closed-book scores on a round's source questions (of a model in memory or a saved folder, whole)."""
+    """Closed-book scores on a round's RL questions (of a model in memory or a saved folder, whole); its
+    `validation` questions are left for the lambda choice."""
     with unpartitioned():
-        return closed_book_eval(model, tokenizer, subset.questions, spec, "source questions", subset.tools)
+        return closed_book_eval(model, tokenizer, subset.questions_in("train"), spec, "source questions",
+                                subset.tools)
 
 
 def round_start(pair: RoundPair) -> Path:
