@@ -1,6 +1,7 @@
 """PaST with LoRA against full fine-tuning on the embedded default, over several seeds.
 
-Each (mode, seed) is a fresh `dvc repro` of params.yaml in its own repository (`seeds.run_seed`); LoRA sets
+Each (mode, seed) is a fresh `dvc repro` of params.yaml in its own repository (`run_seed`; one repro each,
+not a DVC experiment queue, so that each run's wall time is its own); LoRA sets
 `lora.rank` for every SFT and GRPO step (the base's pre-training stays full). Prints accuracy, wall time and
 the size of the skill artifact: the RL update as trained (full: the whole RL model; LoRA: the adapter) and
 the dense skill vector extracted from it.
@@ -13,13 +14,29 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
 
-from past.pipeline_repo import ROOT
-from seeds import run_seed
+from past.pipeline_repo import ROOT, make_pipeline_repo, run
+
+
+def run_seed(seed: int, params: dict) -> dict:
+    """One fresh `dvc repro` of `params` at `seed`: its metrics, wall time and what its skill takes on disk."""
+    with tempfile.TemporaryDirectory(prefix=f"past-seed{seed}-") as folder:
+        repo = make_pipeline_repo(Path(folder) / "repo", {**params, "seed": seed})
+        started = time.perf_counter()
+        run(["dvc", "repro"], repo)
+        metrics = json.loads((repo / "metrics/eval.json").read_text())
+        metrics["seconds"] = round(time.perf_counter() - started, 1)
+        metrics["disk"] = json.loads((repo / "metrics/disk.json").read_text())
+        last = (repo / "models/skill_rl/LAST_ROUND").read_text().strip()
+        rl = repo / "models/skill_rl" / last / "rl"  # with LoRA: the adapter, the RL update as trained
+        metrics["rl_artifact_bytes"] = sum(f.stat().st_size for f in rl.glob("*.safetensors"))
+        return metrics
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dvc.repo import Repo
 from safetensors import safe_open
 
 from past.pipeline_repo import make_pipeline_repo, run
@@ -33,6 +34,14 @@ def first_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def repo(first_run):
     return first_run[0]
+
+
+@pytest.fixture(scope="module")
+def committed(repo):
+    """The first run's results committed: the base of `dvc metrics diff` and what an artifact version names."""
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "results"], repo)
+    return repo
 
 
 def test_repro_writes_metrics_for_every_model(repo):
@@ -112,9 +121,33 @@ def test_lambda_sweep_plot_and_dvc_reports(repo):
     assert "up to date" in status
 
 
-def test_metrics_diff_after_a_params_change(repo):
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "results"], repo)
+def test_artifacts_are_fetched_from_the_remote(committed, tmp_path):
+    """`dvc artifacts get` from a clone (a file:// URL, so nothing comes from this repo's cache) of a tagged
+    commit: the skill byte for byte, the PaST folder file for file; meta resolved from params.yaml."""
+    repo = committed
+    remote, url = tmp_path / "remote", f"file://{repo}"
+    run(["dvc", "remote", "add", "-d", "local", str(remote)], repo)
+    run(["git", "commit", "-qm", "remote", ".dvc/config"], repo)
+    for name in ("skill", "past-model"):  # GTO's version tags: annotated name@vX.Y.Z (what `gto register` makes)
+        run(["git", "tag", "-a", f"{name}@v0.1.0", "-m", name], repo)
+    get = ["dvc", "artifacts", "get", url, "skill", "-o", str(tmp_path / "skill.safetensors")]
+    assert run(get, tmp_path, check=False).returncode != 0  # nothing pushed yet: the remote is the only source
+    run(["dvc", "push", "-q"], repo)
+    run(get, tmp_path)
+    assert (tmp_path / "skill.safetensors").read_bytes() == (repo / "models/skill/skill.safetensors").read_bytes()
+    run(["dvc", "artifacts", "get", url, "past-model", "-o", str(tmp_path / "past")], tmp_path)
+    folder = repo / "models/past"
+    assert sorted(p.name for p in (tmp_path / "past").iterdir()) == sorted(p.name for p in folder.iterdir())
+    assert all((tmp_path / "past" / p.name).read_bytes() == p.read_bytes() for p in folder.iterdir())
+    with Repo(str(repo)) as dvc_repo:
+        artifacts = dvc_repo.artifacts.read()["dvc.yaml"]
+    lam = yaml.safe_load((repo / "params.yaml").read_text())["inject"]["lam"]
+    assert artifacts["skill"].path == "models/skill/skill.safetensors" and artifacts["past-model"].type == "model"
+    assert artifacts["skill"].meta["base_model"] == "tiny" and artifacts["past-model"].meta["lambda"] == lam
+
+
+def test_metrics_diff_after_a_params_change(committed):
+    repo = committed
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["inject"]["lam"] = 1.0
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
