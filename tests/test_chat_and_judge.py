@@ -162,7 +162,8 @@ def test_llm_judge_uses_the_paper_prompt_and_caches_each_verdict(grader, tmp_pat
     judge = Judge(grader, "grader", cache)
     assert judge.accuracy(predictions, questions) == pytest.approx(2 / 3)
     assert judge.requests == 3
-    assert _Grader.prompts[0] == GRADE_TEMPLATE.format(question="where was ann born ?", gold="kelm", pred="It is Kelm")
+    # sent concurrently: in any order
+    assert GRADE_TEMPLATE.format(question="where was ann born ?", gold="kelm", pred="It is Kelm") in _Grader.prompts
     again = Judge(grader, "grader", cache)  # a new process: verdicts come from the cache file
     assert again.accuracy(predictions, questions) == pytest.approx(2 / 3) and again.requests == 0
     assert again.accuracy(["It is Kelm", "tras!", "Ann, surely"], questions) == 1.0 and again.requests == 1
@@ -187,25 +188,23 @@ class _Flaky(BaseHTTPRequestHandler):
             cls.served += 1
             n, cls.in_flight = cls.served, cls.in_flight + 1
             cls.peak = max(cls.peak, cls.in_flight)
-        try:
-            time.sleep(0.05)  # long enough for the next requests to arrive while this one is open
-            if n <= cls.fail_first or "Question: doom" in prompt:
-                self.send_response(cls.status if n <= cls.fail_first else 503)
-                if cls.retry_after is not None:
-                    self.send_header("Retry-After", cls.retry_after)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
+        time.sleep(0.05)  # long enough for the next requests to arrive while this one is open
+        headers, data = {}, b""
+        if n <= cls.fail_first or "Question: doom" in prompt:
+            status = cls.status if n <= cls.fail_first else 503
+            if cls.retry_after is not None:
+                headers["Retry-After"] = cls.retry_after
+        else:
             gold = prompt.split("Gold answer: ")[1].split("\n")[0]
             verdict = "yes" if gold in prompt.split("Student answer: ")[1].split("\n")[0] else "no"
-            data = json.dumps({"choices": [{"message": {"content": verdict}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        finally:
-            with cls.lock:
-                cls.in_flight -= 1
+            status, data = 200, json.dumps({"choices": [{"message": {"content": verdict}}]}).encode()
+        with cls.lock:  # out of flight before the reply leaves: a serial client's next request cannot overlap it
+            cls.in_flight -= 1
+        self.send_response(status)
+        for key, value in {**headers, "Content-Length": str(len(data))}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
 
     def log_message(self, *args):
         pass
