@@ -160,6 +160,44 @@ def test_metrics_diff_after_a_params_change(committed):
     assert "norm_skill" not in table  # unchanged metrics stay out of a PR comment
 
 
+def test_past_report_of_the_params_change(committed, tmp_path):
+    """`past report` against the committed results, after the change above (inject.lam 0.5 -> 1.0 re-run): the
+    changed param and metrics with both values and the delta, and the changed plots as PNGs that exist."""
+    import io
+    import re
+
+    from PIL import Image
+
+    from past.cli import main
+
+    output = tmp_path / "report.md"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(committed)
+        assert main(["report", "--base", "HEAD", "-o", str(output)]) == 0
+        assert main(["report", "--base", "no-such-branch", "-o", str(tmp_path / "r.md")]) == 2
+    assert not (tmp_path / "r.md").exists()
+    text = output.read_text()
+    assert "| `params.yaml:inject.lam` | 0.5 | 1 | ▲ +0.5 |" in text
+    assert "| `metrics/eval.json:lambda` | 0.5 | 1 | ▲ +0.5 |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| `metrics/")]
+    assert rows and all(re.search(r"\| [▲▼] [+-]\S+ \|$", row) for row in rows), rows  # real changes only
+    assert "params.yaml:seed" not in text
+    images = re.findall(r"!\[([^\]]+)\]\(([^)]+)\)", text)
+    names = [name for name, _ in images]
+    # the sweep's chosen_lambda column moved; the reward curve (skill_rl did not rerun) did not
+    assert "plots/lambda_sweep.csv" in names and "plots/reward_curve.csv" not in names
+    for _, relative in images:
+        assert not Path(relative).is_absolute() and relative.startswith("report_files/")
+        data = (output.parent / relative).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        assert image.width > 300 and image.height > 300 and len(image.getcolors(1 << 24)) > 20  # drawn, not blank
+    # dvc plots show: the offline page (the template's libraries inlined, no script loaded from anywhere)
+    run(["dvc", "plots", "show", "plots/lambda_sweep.csv", "-o", str(tmp_path / "page")], committed)
+    page = (tmp_path / "page/index.html").read_text()
+    assert "vegaEmbed(" in page and "window.vegaEmbed=" in page and not re.search(r"<script[^>]*\ssrc=", page)
+
+
 def test_bad_params_stop_before_work_and_keep_outputs(repo):
     before = (repo / "models/past/model.safetensors").read_bytes()
     params = yaml.safe_load((repo / "params.yaml").read_text())
