@@ -1,31 +1,38 @@
 """The reliability catalogue (issue 15): each case as a new user or an unlucky operator meets it, what past must do,
 and what it did. Every case runs the real code on small real artifacts in a temporary folder (seconds in all).
 
-    python benchmarks/reliability.py            # prints the Markdown table for the README
+    python benchmarks/reliability.py            # prints the Markdown table for the README (about 15 s)
+    python benchmarks/reliability.py --flows    # and the adapt flow's kill and load cases (about 5 min)
 
-The fault and load cases of the flows (kill -9 mid-run, drops in a row) run in tests/test_flows_adapt.py.
+The flow cases run the scenarios of tests/flows_faults.py (the ones tests/test_flows_adapt.py asserts) on the
+flow tests' tiny project, against a throw-away Prefect server. The pipeline's own kill case (`dvc repro`
+killed in every stage) runs in tests/test_pipeline_e2e.py only: it needs the end-to-end pipeline twice.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
 import math
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-CASES = []
+CASES, FLOW_CASES = [], []
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def case(name: str, expected: str):
+def case(name: str, expected: str, flows: bool = False):
     def register(fn):
-        CASES.append((name, expected, fn))
+        (FLOW_CASES if flows else CASES).append((name, expected, fn))
         return fn
     return register
 
@@ -272,12 +279,152 @@ def full_disk(root, m):
         subprocess.run(["umount", str(disk)], check=False)
 
 
+# ------------------------------------------------------------------------------------------ killed writers
+
+KILLED_WRITE = """
+import sys
+from past.files import atomic_dir, write_json_atomic
+if sys.argv[2] == "folder":
+    with atomic_dir(sys.argv[1]) as tmp:
+        (tmp / "weights").write_text("new")
+else:
+    write_json_atomic(sys.argv[1], {"version": "new"})
+"""
+
+
+def killed_writing(target: Path, kind: str) -> int:
+    return subprocess.run([sys.executable, "-c", KILLED_WRITE, str(target), kind], capture_output=True,
+                          env={**os.environ, "PAST_KILL_AT": "publish"}).returncode
+
+
+@case("a model folder's writer killed (SIGKILL) between its two renames", "the previous folder back whole, nothing left")
+def killed_folder_swap(root, m):
+    from past.files import atomic_dir, clear_stale
+
+    folder = root / "killed-folder"
+    target = folder / "model"
+    with atomic_dir(target) as tmp:
+        (tmp / "weights").write_text("old")
+    code = killed_writing(target, "folder")
+    missing = not target.exists()
+    restored = clear_stale(target)
+    ok = code == -signal.SIGKILL and (target / "weights").read_text() == "old" and len(list(folder.iterdir())) == 1
+    return ok, f"killed ({code}); path missing until the next write: {missing}; {len(restored)} stray entries resolved"
+
+
+@case("`registry.json`'s writer killed (SIGKILL) just before its rename", "never missing, previous state kept")
+def killed_registry_write(root, m):
+    from past.files import write_json_atomic
+
+    folder = root / "killed-file"
+    target = folder / "registry.json"
+    write_json_atomic(target, {"version": "old"})
+    code = killed_writing(target, "file")
+    kept = json.loads(target.read_text()) == {"version": "old"}
+    stray = len(list(folder.iterdir())) - 1
+    write_json_atomic(target, {"version": "newer"})
+    ok = code == -signal.SIGKILL and kept and len(list(folder.iterdir())) == 1
+    return ok, f"killed ({code}); previous state kept: {kept}; {stray} temporary, cleared by the next write"
+
+
+# ------------------------------------------------------------------------------------------ flows (--flows)
+
+
+def flow_project(ctx: dict, name: str, **adapt):
+    from types import SimpleNamespace
+
+    from flows_fixtures import copy_project
+    from past.continual.registry import Registry
+
+    root = ctx["root"] / name
+    params = copy_project(ctx["template"], root, **adapt)
+    return SimpleNamespace(root=root, params=str(params), landing=root / "landing",
+                           registry=Registry(root / "models/registry"))
+
+
+@case("the adapt flow killed (SIGKILL) at each step: after validation, mid-SFT, after inject, mid-evaluation, "
+      "during record", "after every kill production whole; the reruns end in one decision", flows=True)
+def adapt_killed(ctx, m):
+    import yaml
+
+    from flows_faults import KILLS, kill_adapt_at, stray_temporaries
+    from flows_fixtures import make_drop
+    from past.continual.adaptation import ensure_production, settings
+    from past.continual.registry import FINAL
+
+    project = flow_project(ctx, "killed", sft={"steps": 6, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.05})
+    params = yaml.safe_load(Path(project.params).read_text())
+    params["train"] = {"checkpoint_steps": 2}
+    Path(project.params).write_text(yaml.safe_dump(params))
+    ensure_production(settings(project.params))
+    make_drop(project.landing, "news-kill", 3, people=2)
+    kills = kill_adapt_at(KILLS, "news-kill", project.params, project.registry, ctx["api_url"])
+    killed = sum(k["returncode"] == -signal.SIGKILL for k in kills)
+    whole = sum(k["production_whole"] and (k["registry_unchanged"] or k["point"] == "registry:written") for k in kills)
+    last = ctx["flows"].adapt("news-kill", params=project.params)
+    log = [d for d in project.registry.state()["decisions"] if d.get("drop", {}).get("hash") == last["drop"]["hash"]]
+    final = [d for d in log if d["decision"] in FINAL]
+    stray = stray_temporaries(project.registry.root)
+    ok = killed == whole == len(KILLS) and len(final) == 1 and not stray
+    return ok, (f"{killed} of {len(KILLS)} runs killed, production whole after {whole}; {len(final)} decision "
+                f"({final[0]['decision'] if final else '-'}), then {len(log) - len(final)} skipped rerun; "
+                f"{len(stray)} stray files")
+
+
+@case("20 drops landing at once, through watch and the served deployment's trigger",
+      "each adapted exactly once, in landing order, none lost", flows=True)
+def load(ctx, m):
+    from flows_faults import land_and_serve
+
+    project = flow_project(ctx, "load", sft={"steps": 1, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.0})
+    out = land_and_serve(project, 20, ctx["flows"].watch, ctx["api_url"])
+    names, runs, log = out["names"], out["runs"], out["log"]
+    in_order = [d["drop"]["name"] for d in log] == names == [r.parameters["drop"] for r in runs]
+    once = len(log) == len(names) == len({d["drop"]["name"] for d in log})
+    sequential = all(b.start_time >= a.end_time for a, b in zip(runs, runs[1:]))
+    promoted = sum(d["decision"] == "promoted" for d in log)
+    ok = in_order and once and sequential and out["announced"] == names
+    return ok, (f"{len(names)} landed in {out['landed_seconds']:.2f} s; {len(log)} decisions ({promoted} promoted), "
+                f"in order: {in_order}, {len(names) - len({d['drop']['name'] for d in log})} lost, "
+                f"{len(runs)} runs one at a time: {sequential}; {out['seconds']:.0f} s in all")
+
+
+def flows_context(root: Path):
+    """The flow tests' tiny project, a throw-away Prefect server and the flows, for the --flows cases."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    from types import SimpleNamespace
+
+    import prefect.settings
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows_fixtures import build_project
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(prefect_test_harness(server_startup_timeout=90))
+    flows = SimpleNamespace(**{name: load_flow_from_entrypoint(str(ROOT / f"flows/{name}.py:{name}"))
+                               for name in ("adapt", "watch")})
+    ctx = {"root": root, "template": build_project(root / "template"), "flows": flows,
+           "api_url": prefect.settings.PREFECT_API_URL.value()}
+    return stack, ctx
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flows", action="store_true", help="also the adapt flow's kill and load cases (minutes)")
+    args = parser.parse_args()
     rows, passed = [], 0
     with tempfile.TemporaryDirectory(prefix="past-reliability-") as tmp:
         root = Path(tmp)
         m = models(root / "models")
-        for i, (name, expected, fn) in enumerate(CASES, start=1):
+        cases = list(enumerate(CASES, start=1))
+        for i, (name, expected, fn) in enumerate(FLOW_CASES if args.flows else [], start=len(CASES) + 1):
+            cases.append((i, (name, expected, lambda here, m, fn=fn: fn(ctx, m))))
+        if args.flows:
+            stack, ctx = flows_context(root / "flows")
+        for i, (name, expected, fn) in cases:
             here = root / f"case{i}"
             here.mkdir()
             os.chdir(here)
@@ -288,9 +435,11 @@ def main() -> None:
             passed += ok is True
             mark = {True: "as expected", False: "**NOT**", None: "skipped"}[ok]
             rows.append(f"| {i} | {name} | {expected} | {mark}: {what.replace('|', '/')} |")
+        if args.flows:
+            stack.close()
     print("| # | case | expected | what happened |\n| --- | --- | --- | --- |")
     print("\n".join(rows))
-    print(f"\n{passed} of {len(CASES)} cases as expected")
+    print(f"\n{passed} of {len(cases)} cases as expected")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from past import failpoints
 from past.continual import adaptation as steps
 from past.continual import events
 from past.continual.landing import DropNotReady, LandingError, PackagingError
@@ -82,7 +83,18 @@ def record_decision(params: str, decision: dict, model: dict | None = None) -> d
     return steps.settings(params).registry.record(decision, model=model)
 
 
-@flow(name="adapt", flow_run_name="adapt-{drop}", retries=1, retry_delay_seconds=5)
+def record_failure(flow, run, state) -> None:
+    """A run that failed for good (its retry too) leaves a decision, "failed": the drop is not silently lost,
+    and the next drop in line (flows/watch.py) is not held up behind it. Not a decision on the content: the
+    drop is announced again after `adapt.reemit_after`."""
+    p = run.parameters
+    s = steps.settings(p.get("params", "params.yaml"))
+    s.registry.record({"run": str(run.id), "id": f"{run.id}:failed", "drop": {"name": p["drop"],
+                       "hash": p.get("expected_hash")}, "decision": "failed", "stage": "error",
+                       "reasons": [state.message or "the run failed"]})
+
+
+@flow(name="adapt", flow_run_name="adapt-{drop}", retries=1, retry_delay_seconds=5, on_failure=[record_failure])
 def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None, force: bool = False,
           params: str = "params.yaml") -> dict:
     """Adapt production to one knowledge drop of the landing folder; returns the recorded decision."""
@@ -110,6 +122,8 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
 
     previous = registry.decision_for(found["hash"])
     if previous is not None and not force:
+        if previous["decision"] == "rejected" and not s.params.adapt.keep_rejected:
+            registry.discard(previous.get("candidate"))  # a run killed after its decision left the folder
         decision = run_step(record_decision, timings, "record", params, {
             **base, "id": f"{run_id}:skip", "decision": "skipped", "stage": "duplicate",
             "candidate": previous.get("candidate"),
@@ -137,6 +151,7 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
         return decision
     snapshot = state.result()
     timings["validate"]["compute"] = snapshot["seconds"]
+    failpoints.reached("adapt:validated")
 
     try:
         p = run_step(plan, timings, "plan", params, found, snapshot, lam)
@@ -158,14 +173,17 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
         return decision
 
     run_step(target_sft, timings, "target_sft", params, p, storage=cache, refresh=not Path(p.sft_dir).exists())
+    failpoints.reached("adapt:trained")
     injected = run_step(inject_skill, timings, "inject", params, p, storage=cache,
                         refresh=not Path(p.model_dir).exists())
+    failpoints.reached("adapt:injected")
     scores: dict = {"new": {}, "regression": {}}
     for which in ("new", "regression"):
         for model in ("production", "candidate"):
             refresh = model == "candidate" and not timings["inject"]["cached"]  # a rebuilt candidate is rescored
             scores[which][model] = run_step(evaluate, timings, f"evaluate_{which}_{model}", params, p, model,
                                             which, storage=cache, refresh=refresh)
+            failpoints.reached("adapt:scored")
 
     a = s.params.adapt
     promote, reasons = steps.gate(scores, a.tolerance, a.min_gain, a.drift, p.regression.baseline)
@@ -175,6 +193,7 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
                 "scores": scores, "timings": timings}
     entry = steps.model_entry(s, p, injected, scores, run_id) if promote else None
     decision = run_step(record_decision, timings, "record", params, decision, entry)
+    failpoints.reached("adapt:recorded")
     promoted = decision["decision"] == "promoted"
     payload = {"drop": found["name"], "drop_hash": found["hash"], "stage": decision["stage"],
                "reasons": decision["reasons"], "metrics": decision.get("metrics", {}), "lambda": p.lam,

@@ -4,7 +4,11 @@ Runs on an interval (prefect.yaml). A drop is complete once its manifest.json or
 and its files have settled (past.continual.landing); half-copied files are never picked up. Each new content hash
 is announced once as `past.knowledge.landed` (resource id `past.drop.<hash>`), which triggers `adapt`;
 a drop with a decision is never announced again, and one announced but still undecided after
-`adapt.reemit_after` seconds is announced again (an event lost while the server was down).
+`adapt.reemit_after` seconds is announced again (an event lost while the server was down, a killed run).
+
+Drops are announced in landing order, one in flight at a time: the next one once the previous has a
+decision (promoted, rejected, or a failed run's). So drops that land together are adapted in order, each
+on top of the ones before it.
 
     python flows/watch.py [--params params.yaml]
 """
@@ -35,7 +39,9 @@ def scan_landing(params: str) -> dict:
 
 @task(name="announce", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def announce(params: str, found: dict) -> dict:
-    """Emit one landed event per new content hash; remember what was announced (atomically)."""
+    """Announce the oldest new drop with an event, one drop in flight at a time; remember what was announced
+    (atomically). Later drops wait their turn ("queued behind ..."): each is adapted on top of the ones that
+    landed before it, whatever order Prefect would start the runs in."""
     s = steps.settings(params)
     registry = s.registry
     seen_path = registry.root / SEEN
@@ -43,21 +49,29 @@ def announce(params: str, found: dict) -> dict:
     report = {"announced": [], "skipped": [], "pending": found["pending"]}
     now = time.time()
     this_pass: dict[str, str] = {}
-    for drop in found["drops"]:
+    in_flight = None  # the drop being adapted now: announced, no decision since, not yet due again
+    for drop in found["drops"]:  # oldest first
         name, digest = drop["name"], drop["hash"]
         decided = registry.decision_for(digest)
         previous = seen.get(digest)
+        due = previous is None or now - previous["announced_at"] >= s.params.adapt.reemit_after
+        answered = previous is not None and registry.decided_since(digest, previous["announced_at"])
         if digest in this_pass:
             report["skipped"].append({"name": name, "reason": f"same content as {this_pass[digest]}"})
         elif decided is not None:
             report["skipped"].append({"name": name, "reason": f"already {decided['decision']}"})
-        elif previous and now - previous["announced_at"] < s.params.adapt.reemit_after:
-            report["skipped"].append({"name": name, "reason": f"announced as {previous['name']}, awaiting adapt"})
+        elif not due:
+            reason = "answered, not final: announced again later" if answered else "awaiting adapt"
+            report["skipped"].append({"name": name, "reason": f"announced as {previous['name']}, {reason}"})
+            in_flight = in_flight or (None if answered else name)
+        elif in_flight is not None:
+            report["skipped"].append({"name": name, "reason": f"queued behind {in_flight}"})
         else:
             event_id = events.emit(events.LANDED, events.drop_resource(digest, name),
                                    {"drop": name, "hash": digest, "files": drop["files"], "marker": drop["marker"]})
             seen[digest] = {"name": name, "announced_at": now, "event": event_id}
             report["announced"].append({"name": name, "hash": digest, "event": event_id})
+            in_flight = name
         this_pass.setdefault(digest, name)
     if report["announced"]:
         write_json_atomic(seen_path, seen)

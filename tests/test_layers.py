@@ -7,7 +7,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "past"
 
 # a module may import its own layer and those below it
 LAYERS = [
-    {"errors", "preemption", "files", "jsonl", "layout", "scoring", "prompting", "distributed", "launcher"},
+    {"errors", "failpoints", "preemption", "files", "jsonl", "layout", "scoring", "prompting", "distributed",
+     "launcher"},
     {"config"},
     {"contracts", "knowledge", "modeling", "modeling_gguf", "skills", "planner"},
     {"evaluation"},

@@ -2,8 +2,8 @@
 
 Runs every stage (two refinement rounds) on tests/params_small.yaml, then checks the headline (PaST
 beats target SFT by a margin measured over seeds), metrics, plots, `dvc metrics diff`, the refusal of
-bad params before any work, that a failing stage keeps the previous outputs, and that a second clean
-run reproduces dvc.lock exactly.
+bad params before any work, that a failing stage keeps the previous outputs, and that a second run, killed
+with SIGKILL once in every stage and run again, reproduces dvc.lock exactly.
 """
 
 import json
@@ -220,14 +220,30 @@ def test_lambda_null_injects_the_validated_choice(repo):
     assert card["skills"][0]["lambda"] == chosen
 
 
-def test_a_second_clean_run_reproduces_dvc_lock(first_run, tmp_path):
+# Where the second run is killed (SIGKILL at a past.failpoints point, `stage/point`): in every stage, mid-training
+# where it trains (a checkpoint just saved), while publishing its output elsewhere. skill_rl is killed in round
+# 2's SFT, after round 1 is done.
+KILLS = ["prepare/publish", "base/checkpoint", "source_sft/checkpoint", "skill_rl/checkpoint", "target_sft/checkpoint",
+         "extract_skill/publish", "inject/publish", "oracle/publish", "evaluate/publish"]
+
+
+def test_a_second_run_killed_in_every_stage_reproduces_dvc_lock(first_run, tmp_path):
     # another folder (absolute paths differ) and other processes (hash seeds, temporary names differ)
     again = make_pipeline_repo(tmp_path / "again", SMALL)
-    run(["dvc", "repro"], again)
+    for point in KILLS:
+        stage = point.split("/")[0]
+        result = run(["dvc", "repro", stage], again, check=False, env={"PAST_KILL_AT": point})
+        assert result.returncode != 0 and f"failed to reproduce '{stage}'" in result.stderr, point
+        assert stage in run(["dvc", "status", stage], again).stdout, point  # DVC knows the stage is not done
+    run(["dvc", "repro"], again)  # the killed ones resume (from their checkpoints), nothing else reruns
     first, second = yaml.safe_load(first_run[1]), yaml.safe_load((again / "dvc.lock").read_text())
     differing = lock_differences(first, second)
-    assert not differing, "a clean `dvc repro` gave other hashes for: " + "; ".join(differing)
+    assert not differing, "a `dvc repro` killed in every stage gave other hashes for: " + "; ".join(differing)
     assert first == second
+    left = [str(p.relative_to(again)) for p in again.rglob(".*")
+            if p.name.endswith(".tmp") or ".old-" in p.name or p.parent.name == "models" and p.name == ".work"
+            and any(p.iterdir())]
+    assert not left, f"left behind by the killed runs: {left}"
 
 
 def lock_differences(first: dict, second: dict) -> list[str]:

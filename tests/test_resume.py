@@ -101,7 +101,13 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> No
 
 
 def complete_checkpoints(work: Path) -> list[Path]:
-    return [c for c in work.glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
+    """Checkpoints with their trainer state and their copy of the metrics folder (what a resume needs)."""
+    return [c for c in work.glob("checkpoint-*") if (c / "trainer_state.json").is_file() and (c / "dvclive").is_dir()]
+
+
+def curves(root: Path, stage: str) -> dict[str, bytes]:
+    folder = root / "dvclive" / stage
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -146,6 +152,8 @@ def test_a_killed_sft_stage_resumes_to_the_same_weights(world, uninterrupted_sft
     out = run(root, "source_sft")
     assert f"resuming from {checkpoint.relative_to(root)}" in out
     assert_equal_weights(root / "models/source_sft", uninterrupted_sft)
+    # the curves too: the points logged after the checkpoint by the killed run are there once
+    assert curves(root, "source_sft") == curves(uninterrupted_sft.parents[1], "source_sft") != {}
     assert_clean(root, "source_sft")
 
 

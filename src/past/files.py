@@ -4,6 +4,11 @@ outputs with inputs.
 Nothing half-written is ever left where a reader looks: a file or folder is built in a temporary sibling
 (same directory, so the rename is atomic), flushed to disk with fsync, then renamed into place. A crash
 or a full disk leaves the previous artifact, never a torn one.
+
+A process killed mid-write (SIGKILL: no cleanup runs) leaves its temporary sibling, named after the
+path and its pid (`.name.PID.xxxx.tmp`, `.name.old-PID`). The next write of the same path clears those
+of processes that are gone, and puts the previous artifact back if the kill fell between a folder's two
+renames; so a rerun never finds, hashes or uses what a killed run left.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from past import failpoints
 from past.preemption import deferred
 
 # Weight formats that unpickle (and so can run code) when loaded: never read, never copied.
@@ -118,11 +125,13 @@ def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
     and replaces `path` whole, on any exception it vanishes and `path` keeps what it held."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clear_stale(path)  # a killed writer's temporary: its space is needed now
+    prefix = f".{path.name}.{os.getpid()}."
     if directory:
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=".tmp"))
         tmp.chmod(0o755)  # mkdtemp's private 0700 would leak into the published artifact
     else:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
         os.close(fd)
         tmp = Path(name)
         tmp.chmod(0o644)
@@ -160,19 +169,64 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 def publish(tmp: Path, path: Path) -> None:
     """Put a finished file or folder `tmp` at `path`, replacing what was there.
 
-    A folder cannot be renamed over a non-empty one, so the old one steps aside first; readers see the
-    old artifact or the new one, never a mix. SIGTERM waits until both renames are done (see `preemption`).
+    A file replaces a file in one rename. A folder cannot be renamed over a non-empty one, so the old one
+    steps aside first; readers see the old artifact or the new one, never a mix. SIGTERM waits until both
+    renames are done (see `preemption`); after a SIGKILL between them, the next write of `path` puts the old
+    one back first (`clear_stale`).
     """
     with deferred():
-        if path.exists() or path.is_symlink():
+        clear_stale(path)
+        replacing = path.exists() or path.is_symlink()
+        if replacing and (_is_folder(tmp) or _is_folder(path)):
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             remove_path(old)
             os.replace(path, old)
+            failpoints.reached("publish")
             os.replace(tmp, path)
             remove_path(old)
         else:
+            failpoints.reached("publish")
             os.replace(tmp, path)
         _fsync_dir(path.parent)
+
+
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def clear_stale(path: str | Path) -> list[Path]:
+    """Remove what killed writers of `path` left beside it (their pid is gone); if the kill fell between a
+    folder's two renames (`path` missing, its stepped-aside old copy there), put the old copy back. Returns
+    what was removed or restored. A live writer's temporaries (this process's too) are left alone."""
+    path = Path(path)
+    stale = re.compile(rf"^\.{re.escape(path.name)}\.(?:(\d+)(?:\.[^./]+)?\.tmp|old-(\d+))$")
+    found = []
+    try:
+        siblings = list(path.parent.iterdir())
+    except FileNotFoundError:
+        return []
+    for sibling in sorted(siblings):
+        match = stale.match(sibling.name)
+        if match is None or _alive(int(match.group(1) or match.group(2))):
+            continue
+        if match.group(2) and not (path.exists() or path.is_symlink()):
+            os.replace(sibling, path)  # the previous artifact, whole: the new one never finished publishing
+        else:
+            remove_path(sibling)
+        found.append(sibling)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def publish_folder(folder: str | Path, path: str | Path) -> Path:

@@ -15,9 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]  # the project checkout (src/past/pip
 PIPELINE_FILES = ["dvc.yaml", "stages", "src"]
 
 
-def run(args: list[str], cwd: Path, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
-    """Run a command in the pipeline repository with this venv's `dvc` and `python` and its own `src`."""
-    env = dict(os.environ, PYTHONPATH=str(cwd / "src"))
+def run(args: list[str], cwd: Path, check: bool = True, capture: bool = True,
+        env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a command in the pipeline repository with this venv's `dvc` and `python` and its own `src` (and
+    `env` added to the environment)."""
+    env = dict(os.environ, PYTHONPATH=str(cwd / "src"), **(env or {}))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # dvc and python of this venv
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=capture, text=True)
     if check and result.returncode != 0:

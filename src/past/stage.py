@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
+from past import failpoints
 from past.config import ConfigError, Params, load_params
 from past.errors import DataError
 from past.files import DiskFullError
@@ -31,6 +33,7 @@ def stage(main):
         from past.planner import PlanError
         from past.skills import SkillError
 
+        failpoints.set_scope(Path(sys.argv[0]).stem)  # the fault tests' `stage/point`
         set_threads(params.threads)
         set_seed(params.seed)
         distributed.start()  # under a launcher: the process group exists before any model loads

@@ -36,7 +36,9 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from past.files import atomic_dir, atomic_path, copy_folder_atomic, sha256_file, sha256_json, write_json_atomic
+from past import failpoints
+from past.files import (atomic_dir, atomic_path, clear_stale, copy_folder_atomic, sha256_file, sha256_json,
+                        write_json_atomic)
 
 FORMAT = "past-registry/1"
 STATE = "registry.json"
@@ -137,6 +139,12 @@ class Registry:
                 return decision
         return None
 
+    def decided_since(self, drop_hash: str, since: float) -> bool:
+        """Whether any decision (of any kind: a failed run's too) was recorded on a drop's content at or after
+        `since` (seconds since the epoch)."""
+        after = datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="milliseconds")
+        return any(d.get("drop", {}).get("hash") == drop_hash and d["at"] >= after for d in self.state()["decisions"])
+
     def lineage(self, model_id: str | None = None) -> list[dict]:
         """The model and its ancestors, newest first."""
         state = self.state()
@@ -187,7 +195,8 @@ class Registry:
                 state = self.state()
                 yield state
                 write_json_atomic(self.root / STATE, state)
-                self._link_production(state)
+                failpoints.reached("registry:written")
+                self._link_production(state)  # a kill before this: the next transaction moves the link
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -198,6 +207,7 @@ class Registry:
         link = self.root / PRODUCTION_LINK
         if link.is_symlink() and Path(os.readlink(link)) == target:
             return
+        clear_stale(link)
         tmp = self.root / f".{PRODUCTION_LINK}.{os.getpid()}.tmp"
         tmp.unlink(missing_ok=True)
         os.symlink(target, tmp)
@@ -316,7 +326,7 @@ class Registry:
 
     def discard(self, model_id: str) -> None:
         """Delete the folder of a candidate that was never promoted (a registered model is never deleted)."""
-        if model_id in self.state()["models"]:
+        if not model_id or model_id in self.state()["models"]:
             return
         shutil.rmtree(self.model_dir(model_id), ignore_errors=True)
 

@@ -26,10 +26,12 @@ from typing import Iterator
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from past import failpoints
 from past.distributed import from_main
 from past.files import remove_path, sha256_json, write_json_atomic
 from past.preemption import deferred, preemptible, requested
 from past.training.arguments import TrainingRun, checkpointing
+from past.training.tracking import CURVES, LiveCallback
 
 INPUTS = "inputs.json"  # in a work folder: the key of the inputs it was made for
 TRAINER_STATE = "trainer_state.json"  # Hugging Face writes it last: a checkpoint without it is incomplete
@@ -51,14 +53,17 @@ def output_dir(run: TrainingRun, prefix: str) -> Iterator[Path]:
             yield Path(out)
 
 
-def last_checkpoint(folder: str | Path) -> str | None:
-    """The latest complete checkpoint in `folder`, or None; the others (a half-written one included) go."""
+def last_checkpoint(folder: str | Path, required: tuple[str, ...] = ()) -> str | None:
+    """The latest complete checkpoint in `folder` (with the `required` entries too), or None; the others (a
+    half-written one included) go."""
     folder = Path(folder)
     if not folder.is_dir():
         return None
     for checkpoint in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
         try:
             json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+            if not all((checkpoint / name).exists() for name in required):
+                raise OSError(f"{checkpoint}: incomplete")
         except (OSError, ValueError):
             remove_path(checkpoint)
     last = get_last_checkpoint(str(folder))
@@ -80,14 +85,23 @@ class StopOnPreemption(TrainerCallback):
             control.should_save = self.save
         return control
 
+    def on_save(self, args, state, control, **kwargs):
+        failpoints.reached("checkpoint")  # the fault tests kill here: a complete checkpoint, training mid-way
+        return control
+
 
 def train(trainer, run: TrainingRun) -> None:
     """`trainer.train()`, resumed from the run's latest complete checkpoint. SIGTERM meanwhile: a checkpoint at
     the end of the current step, then `Preempted`."""
-    # the main process tidies the folder; every process resumes from the checkpoint it found
-    resume = from_main(last_checkpoint, run.work) if checkpointing(run) else None
+    # the main process tidies the folder; every process resumes from the checkpoint it found. The metrics
+    # folder is part of a checkpoint (`LiveCallback`): it goes back to that step too
+    curves = [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, LiveCallback)]
+    required = (CURVES,) if curves else ()
+    resume = from_main(last_checkpoint, run.work, required) if checkpointing(run) else None
     if resume:
         print(f"resuming from {resume}", flush=True)
+    for callback in curves:
+        callback.open(resume)
     trainer.add_callback(StopOnPreemption(save=checkpointing(run)))
     with preemptible(), deferred():
         trainer.train(resume_from_checkpoint=resume)
