@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -237,6 +238,22 @@ def test_a_drop_name_leading_outside_the_landing_folder_is_refused(shared, promo
     decision = flows.adapt("../outside", params=shared.params)
     assert decision["decision"] == "rejected" and decision["stage"] == "landing"
     assert "single folder name inside" in decision["reasons"][0]
+    assert production_id(shared) == before
+
+
+def test_a_run_that_fails_for_good_records_a_failed_decision(shared, promoted, flows):
+    """Not a refusal (those are decisions of their own) but an error, here a drop gone incomplete since it was
+    announced: after Prefect's retry the on_failure hook records "failed", so the drop is not silently lost and
+    watch does not hold the drops behind it; it is announced again after adapt.reemit_after."""
+    (shared.landing / "half").mkdir()
+    (shared.landing / "half" / "documents.jsonl").write_text("{}\n")  # no marker: still being copied
+    before = production_id(shared)
+    state = flows.adapt("half", expected_hash="f" * 64, params=shared.params, return_state=True)
+    assert state.is_failed()
+    [failed] = [d for d in shared.registry.state()["decisions"] if d.get("drop", {}).get("name") == "half"]
+    assert failed["decision"] == "failed" and failed["stage"] == "error" and "not complete" in failed["reasons"][0]
+    assert failed["run"] == str(state.state_details.flow_run_id)
+    assert shared.registry.decided_since("f" * 64, time.time() - 600) and shared.registry.decision_for("f" * 64) is None
     assert production_id(shared) == before
 
 

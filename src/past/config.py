@@ -324,8 +324,9 @@ class TrainParams(Group):
                             "skill vector are always kept in fp32")
     max_length: int = Field(0, ge=0, description="longest SFT sequence in tokens (longer documents are truncated); "
                                                  "0: the model's context")
-    checkpoint_steps: int = Field(0, ge=0, description="save a resumable checkpoint every N optimizer steps into the "
-                                                       "step's work folder (models/.work/...); 0: none")
+    checkpoint_steps: int = Field(0, ge=0, description="save a resumable checkpoint every N optimizer steps (rounded "
+                                                       "up to whole logging intervals, a fiftieth of the steps) into "
+                                                       "the step's work folder (models/.work/...); 0: none")
     memory_limit_gib: float = Field(0.0, ge=0.0, description="accelerator memory a training step may plan for, in "
                                                              "GiB; 0: the device's own (no check on CPU)")
     launcher: str = Field("python", description="how training steps start their processes (dvc.yaml's training "

@@ -75,18 +75,21 @@ def checkpointing(run: TrainingRun) -> bool:
     return run.work is not None and run.train.checkpoint_steps > 0
 
 
-def checkpoint_arguments(run: TrainingRun) -> dict:
-    """The Trainer's save arguments: every `checkpoint_steps` optimizer steps, the latest one kept (the older is
-    deleted only once the newer is complete, so a kill while saving leaves the older whole)."""
+def checkpoint_arguments(run: TrainingRun, logging_steps: int = 1) -> dict:
+    """The Trainer's save arguments: every `checkpoint_steps` optimizer steps, rounded up to whole logging
+    intervals (a logged point averages the steps since the previous one: resumed mid-interval, it would average
+    fewer, and the curve would not be the uninterrupted run's); the latest one kept (the older is deleted only
+    once the newer is complete, so a kill while saving leaves the older whole)."""
     if not checkpointing(run):
         return {"save_strategy": "no"}
-    return {"save_strategy": "steps", "save_steps": run.train.checkpoint_steps, "save_total_limit": 1,
-            "save_only_model": False}
+    every = -(-run.train.checkpoint_steps // logging_steps) * logging_steps
+    return {"save_strategy": "steps", "save_steps": every, "save_total_limit": 1, "save_only_model": False}
 
 
 def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch: int, run: TrainingRun,
-                      warmup_ratio: float = 0.0) -> dict:
+                      warmup_ratio: float = 0.0, logging_steps: int | None = None) -> dict:
     train = run.train
+    logging_steps = logging_steps or max(1, steps // 50)
     if train.optimizer == "adamw_8bit" and importlib.util.find_spec("bitsandbytes") is None:
         raise ValueError("train.optimizer: adamw_8bit needs bitsandbytes (pip install bitsandbytes; CUDA only); "
                          "or use adafactor")
@@ -108,9 +111,9 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch
         max_grad_norm=1.0,
         seed=seed,
         data_seed=seed,
-        **checkpoint_arguments(run),  # resumable checkpoints into run.work (training.checkpoints)
+        **checkpoint_arguments(run, logging_steps),  # resumable checkpoints into run.work (training.checkpoints)
         report_to="none",
-        logging_steps=max(1, steps // 50),
+        logging_steps=logging_steps,
         use_cpu=device() == "cpu",
         # recomputation saves GPU memory on large models but costs ~25% of the step time on CPU, where memory
         # is not what limits the tiny model: auto = on with CUDA only (the planner counts the same)

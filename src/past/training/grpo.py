@@ -48,8 +48,8 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
     })
     completions = params.prompts_per_step * params.num_generations
     with output_dir(run, prefix="past-grpo-") as out:
-        args = trainer_arguments(out, params.steps, params.lr, seed, completions, run)
-        args.update(lr_scheduler_type="constant", lr_scheduler_kwargs={}, logging_steps=1)
+        args = trainer_arguments(out, params.steps, params.lr, seed, completions, run, logging_steps=1)
+        args.update(lr_scheduler_type="constant", lr_scheduler_kwargs={})
         config = GRPOConfig(
             **args,
             generation_batch_size=completions,  # one generation round per optimizer step, micro-batches or not
