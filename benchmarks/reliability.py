@@ -423,13 +423,15 @@ def main() -> None:
         for i, (name, expected, fn) in enumerate(FLOW_CASES if args.flows else [], start=len(CASES) + 1):
             cases.append((i, (name, expected, lambda here, m, fn=fn: fn(ctx, m))))
         if args.flows:
-            stack, ctx = flows_context(root / "flows")
+            with contextlib.redirect_stdout(sys.stderr):  # the training logs: stdout is the table
+                stack, ctx = flows_context(root / "flows")
         for i, (name, expected, fn) in cases:
             here = root / f"case{i}"
             here.mkdir()
             os.chdir(here)
             try:
-                ok, what = fn(root, m)
+                with contextlib.redirect_stdout(sys.stderr):
+                    ok, what = fn(root, m)
             except Exception as err:  # noqa: BLE001 - an unexpected failure is a finding, not a crash
                 ok, what = False, f"unexpected {type(err).__name__}: {str(err)[:80]}"
             passed += ok is True
