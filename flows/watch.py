@@ -55,12 +55,12 @@ def announce(params: str, found: dict) -> dict:
         decided = registry.decision_for(digest)
         previous = seen.get(digest)
         due = previous is None or now - previous["announced_at"] >= s.params.adapt.reemit_after
-        answered = previous is not None and registry.decided_since(digest, previous["announced_at"])
         if digest in this_pass:
             report["skipped"].append({"name": name, "reason": f"same content as {this_pass[digest]}"})
         elif decided is not None:
             report["skipped"].append({"name": name, "reason": f"already {decided['decision']}"})
         elif not due:
+            answered = registry.decided_since(digest, previous["announced_at"])  # e.g. a failed run
             reason = "answered, not final: announced again later" if answered else "awaiting adapt"
             report["skipped"].append({"name": name, "reason": f"announced as {previous['name']}, {reason}"})
             in_flight = in_flight or (None if answered else name)

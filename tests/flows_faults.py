@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from flows_fixtures import make_drop, wait_for
+from past.files import temporaries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +27,8 @@ KILLS = ["adapt:validated", "checkpoint", "adapt:injected", "adapt:scored@2", "r
 
 
 def stray_temporaries(folder: Path) -> list[str]:
-    """What a killed writer leaves (past.files): `.name.PID.xxxx.tmp`, `.name.old-PID`."""
-    return [str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name.endswith(".tmp") or ".old-" in p.name]
+    """What a killed writer leaves (past.files.temporaries), relative to `folder`."""
+    return [str(p.relative_to(folder)) for p in temporaries(folder)]
 
 
 def kill_adapt_at(points: list[str], drop: str, params: str, registry, api_url: str) -> list[dict]:

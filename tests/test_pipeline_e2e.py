@@ -14,6 +14,7 @@ import yaml
 from dvc.repo import Repo
 from safetensors import safe_open
 
+from past.files import temporaries
 from past.pipeline_repo import make_pipeline_repo, run
 
 pytestmark = pytest.mark.e2e
@@ -240,10 +241,9 @@ def test_a_second_run_killed_in_every_stage_reproduces_dvc_lock(first_run, tmp_p
     differing = lock_differences(first, second)
     assert not differing, "a `dvc repro` killed in every stage gave other hashes for: " + "; ".join(differing)
     assert first == second
-    left = [str(p.relative_to(again)) for p in again.rglob(".*")
-            if p.name.endswith(".tmp") or ".old-" in p.name or p.parent.name == "models" and p.name == ".work"
-            and any(p.iterdir())]
-    assert not left, f"left behind by the killed runs: {left}"
+    work = again / "models/.work"
+    assert not temporaries(again), "left behind by the killed runs"
+    assert not work.exists() or not any(work.iterdir()), f"work folders left: {list(work.iterdir())}"
 
 
 def lock_differences(first: dict, second: dict) -> list[str]:

@@ -19,6 +19,7 @@ import yaml
 from safetensors.torch import load_file
 
 from past.config import WorldParams, validate_params
+from past.files import temporaries
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,7 +126,7 @@ def assert_equal_weights(folder: Path, reference: Path) -> None:
 def assert_clean(root: Path, stage: str) -> None:
     """Nothing half-written or left over: no temporaries, no `.old-` folders, the stage's work folder gone."""
     models = root / "models"
-    assert not [p for p in models.rglob(".*") if p.name.endswith(".tmp") or ".old-" in p.name]
+    assert not temporaries(models)
     assert not (models / ".work" / stage).exists()
 
 
@@ -169,7 +170,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_non_zero_and_the_rerun_completes(w
     [checkpoint] = complete_checkpoints(work)  # saved on SIGTERM, at the end of the step it was in
     assert 1 <= json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] < 16
     assert not (root / "models/source_sft").exists()  # nothing published
-    assert not [p for p in (root / "models").rglob(".*") if p.name.endswith(".tmp")]
+    assert not temporaries(root / "models")
 
     out = run(root, "source_sft")
     assert "resuming from" in out

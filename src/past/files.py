@@ -246,12 +246,18 @@ def remove_path(path: Path) -> None:
         path.unlink()
 
 
+def temporaries(folder: str | Path) -> list[Path]:
+    """Everything under `folder` that a write in progress or a killed one leaves: `atomic_path`'s
+    `.name.*.tmp` and `publish`'s `.name.old-PID`, deepest first."""
+    return [path for path in sorted(Path(folder).rglob(".*"), reverse=True)
+            if path.name.endswith(".tmp") or ".old-" in path.name]
+
+
 def remove_temporaries(folder: str | Path) -> None:
-    """Remove, anywhere under `folder`, what a killed process left half-written: `atomic_path`'s `.name.*.tmp`
-    and `publish`'s `.name.old-PID`. Only for a folder no other process writes to (a step's work folder)."""
-    for path in sorted(Path(folder).rglob(".*"), reverse=True):
-        if path.name.endswith(".tmp") or ".old-" in path.name:
-            remove_path(path)
+    """Remove, anywhere under `folder`, what a killed process left half-written (`temporaries`). Only for a
+    folder no other process writes to (a step's work folder)."""
+    for path in temporaries(folder):
+        remove_path(path)
 
 
 def copy_folder_atomic(source: str | Path, target: Path) -> None:
