@@ -42,7 +42,7 @@ def test_the_gpu_environment_holds_trl_with_a_vllm_it_supports_and_no_prefect():
     low, high = trl_supported_vllm()
     assert (low, high) == (Version("0.22.0"), Version("0.31.0"))  # what TRL 1.16 says; a TRL bump must revisit this
     assert low <= pinned(reqs["vllm"]) <= high
-    # every training package the project pins is there, at the project's pin unless vLLM forbids it
+    # every training package the project pins is there, at the project's pin (every shared pin: tests/test_versions.py)
     project = {r.name.lower().replace("_", "-"): r for r in map(Requirement, _project_dependencies())}
     for name in ("torch", "trl", "peft", "datasets", "accelerate", "safetensors", "dvc", "dvclive", "ml-dtypes"):
         assert reqs[name].specifier == project[name].specifier, name

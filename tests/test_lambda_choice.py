@@ -68,9 +68,9 @@ class FakeSkill:
         return model
 
 
-def choose(monkeypatch, curve, candidates, source=None):
-    """choose_lambda with the models and the scorer faked: `curve(lam)` is the score; returns the choice and
-    every question list the scorer was given."""
+def choose(monkeypatch, curve, candidates, source=None, likelihood=lambda lam: -1.0):
+    """choose_lambda with the models and the scorers faked: `curve(lam)` is the score, `likelihood(lam)` the gold
+    answers' log-likelihood; returns the choice and every question list the scorer was given."""
     seen = []
 
     def score(spec, model, questions, tokenizer=None, desc="", tools=None, judge=None):
@@ -79,6 +79,8 @@ def choose(monkeypatch, curve, candidates, source=None):
 
     monkeypatch.setattr(steps, "skill_vector", lambda pair: FakeSkill())
     monkeypatch.setattr(steps, "score", score)
+    monkeypatch.setattr(steps, "answer_likelihood",
+                        lambda spec, model, questions, tokenizer: likelihood(round(model["lam"], 6)))
     monkeypatch.setattr("past.modeling.load_model", lambda folder: {"lam": 0.0})
     monkeypatch.setattr("past.modeling.load_tokenizer", lambda folder: None)
     run = steps.SkillRun(Path("skill_rl"), RoundPair(Path("sft"), Path("rl")))
@@ -103,16 +105,62 @@ def test_the_best_lambda_wins_and_is_reported_per_candidate(monkeypatch):
     choice, _ = choose(monkeypatch, lambda lam: {0.0: 0.2, 0.5: 0.5, 1.0: 0.7, 2.0: 0.4}[lam], [2.0, 0.0, 1.0, 0.5])
     assert choice.lam == 1.0 and choice.score == 0.7 and choice.metric == "exact_match" and choice.questions == 50
     assert [row["lambda"] for row in choice.scores] == [0.0, 0.5, 1.0, 2.0]
-    assert choice.metrics() == {"lambda": 1.0, "metric": "exact_match", "questions": 50, "score": 0.7,
-                                "validation": {"0": 0.2, "0.5": 0.5, "1": 0.7, "2": 0.4}}
-    assert choice.rows()[0] == {"lambda": 0.0, "exact_match": 0.2, "f1": 0.0}
+    assert choice.metrics() == {"lambda": 1.0, "metric": "exact_match", "questions": 50, "score": 0.7, "tied": 1,
+                                "validation": {"0": 0.2, "0.5": 0.5, "1": 0.7, "2": 0.4},
+                                "answer_loglik": {"0": -1.0, "0.5": -1.0, "1": -1.0, "2": -1.0}}
+    assert choice.rows()[0] == {"lambda": 0.0, "exact_match": 0.2, "f1": 0.0, "answer_loglik": -1.0}
 
 
-def test_a_tie_goes_to_the_smallest_lambda(monkeypatch):
+def test_a_saturated_tie_goes_to_the_likeliest_gold_answers(monkeypatch):
+    """Exact match 1.0 at three lambdas (the 50 validation questions saturate): the log-likelihood decides, and a
+    lower-scoring lambda with a higher likelihood is never chosen over the best score."""
+    saturated = {0.0: 0.6, 0.25: 1.0, 0.5: 1.0, 0.75: 1.0, 1.0: 0.9}
+    likelihood = {0.0: -2.0, 0.25: -0.4, 0.5: -0.1, 0.75: -0.2, 1.0: -0.01}
+    choice, _ = choose(monkeypatch, saturated.get, list(saturated), likelihood=likelihood.get)
+    assert choice.lam == 0.5 and choice.tied == 3 and choice.metrics()["tied"] == 3
+
+
+def test_an_exact_tie_of_both_goes_to_the_smallest_lambda(monkeypatch):
     choice, _ = choose(monkeypatch, lambda lam: 0.6 if lam >= 0.5 else 0.1, [0.0, 0.5, 1.0, 2.0])
     assert choice.lam == 0.5
     choice, _ = choose(monkeypatch, lambda lam: 0.6, [-0.5, 0.5, 1.0])
     assert choice.lam == -0.5  # equal |lambda|: the smaller
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_the_answer_likelihood_is_the_gold_tokens_mean_log_probability(chat):
+    """Batched with right padding, it equals each question scored alone by a plain forward pass; a model
+    trained to say the gold answers finds them likelier."""
+    from chat_fixtures import QUESTIONS
+    from past.evaluation.likelihood import answer_log_likelihood
+    from past.prompting import render_prompts
+    from test_chat_and_judge import tiny
+
+    model, tokenizer = tiny(chat)
+    template = "question : {question} answer :"
+    batched = answer_log_likelihood(model, tokenizer, QUESTIONS, template, batch_size=8, chat="auto")
+    alone = []
+    for question, text in zip(QUESTIONS, render_prompts(tokenizer, template, QUESTIONS, "auto")):
+        separator, special = ("", False) if chat else (" ", True)
+        context = tokenizer(text, add_special_tokens=special)["input_ids"]
+        ids = context + tokenizer(separator + question["answers"][0], add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0]
+        log_probs = torch.log_softmax(logits, -1)
+        alone.append(sum(log_probs[t - 1, ids[t]].item() for t in range(len(context), len(ids))) /
+                     (len(ids) - len(context)))
+    assert batched == pytest.approx(sum(alone) / len(alone), abs=1e-5)
+    assert batched < 0
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):  # teach it the gold answers
+        for question, text in zip(QUESTIONS, render_prompts(tokenizer, template, QUESTIONS, "auto")):
+            separator, special = ("", False) if chat else (" ", True)
+            ids = torch.tensor([tokenizer(text, add_special_tokens=special)["input_ids"] +
+                                tokenizer(separator + question["answers"][0], add_special_tokens=False)["input_ids"]])
+            model.train()
+            model(input_ids=ids, labels=ids).loss.backward()
+            optimizer.step(), optimizer.zero_grad()
+    assert answer_log_likelihood(model, tokenizer, QUESTIONS, template, 8) > batched + 1.0
 
 
 @pytest.mark.parametrize("data, message", [

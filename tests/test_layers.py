@@ -8,14 +8,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "past"
 # a module may import its own layer and those below it
 LAYERS = [
     {"errors", "failpoints", "preemption", "files", "jsonl", "layout", "scoring", "prompting", "distributed",
-     "launcher"},
-    {"config"},
+     "kernels"},
+    {"config", "launcher"},  # config checks train.launcher; `python -m past.launcher` reads the params
     {"contracts", "knowledge", "modeling", "modeling_gguf", "skills", "planner"},
     {"evaluation"},
     {"training"},
     {"steps"},
     {"continual"},
-    {"stage", "pipeline_repo", "cli"},
+    {"stage", "pipeline_repo", "stage_deps", "cli"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

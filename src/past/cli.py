@@ -231,20 +231,25 @@ def _report(args) -> int:
     from past.evaluation.report import write_report
 
     try:
-        output = write_report(args.base, args.output)
-    except RuntimeError as err:  # ReportError, or dvc's own message
+        output = write_report(args.base, args.output, noise=args.noise)
+    except RuntimeError as err:  # ReportError, NoiseFileError, or dvc's own message
         raise CommandError(str(err)) from None
-    print(f"{output}: the metrics, params and changed plots of the workspace against {args.base}")
+    print(f"{output}: the headline, metrics, params and changed plots of the workspace against {args.base}")
     return 0
 
 
 def _add_report(groups) -> None:
     p = groups.add_parser("report", help="the pull-request report: metrics, params and changed plots against a base",
-                          description="Write Markdown for a pull-request comment: `dvc metrics diff` and `dvc params "
-                                      "diff` of the workspace against BASE, and each plot of dvc.yaml whose data "
-                                      "changed, as a PNG in <OUTPUT stem>_files/ beside it.")
+                          description="Write Markdown for a pull-request comment: the headline metrics of the "
+                                      "workspace against BASE, each change next to its noise floor (its spread over "
+                                      "seeds), the other metrics and DVCLive's training internals folded, `dvc params "
+                                      "diff`, and each plot of dvc.yaml whose data changed, as a PNG in <OUTPUT "
+                                      "stem>_files/ beside it (open when it changed beyond noise).")
     p.add_argument("--base", default="main", help="the revision to compare with (default: main)")
     p.add_argument("-o", "--output", type=Path, default=Path("report.md"), help="Markdown file (default: report.md)")
+    p.add_argument("--noise", type=Path, default=None,
+                   help="noise floors written by `benchmarks/seeds.py --noise` (default: benchmarks/results/noise.json;"
+                        " without the file each noise floor is reported unknown)")
     p.set_defaults(func=_report)
 
 
@@ -414,27 +419,17 @@ def _add_plan(groups) -> None:
 
 
 def _launch(args) -> int:
-    from past.config import ConfigError, load_params
-    from past.launcher import argv
+    from past.launcher import launch
 
-    try:
-        params = load_params(args.params)
-    except ConfigError as e:  # before any process starts
-        print(f"past: error: {e}", file=sys.stderr)
-        return 2
-    command = argv(params.train.launcher, str(args.script), *args.args)
-    print("past launch: " + " ".join(command), file=sys.stderr, flush=True)
-    os.execv(command[0], command)  # the launcher takes this process over: its exit code and signals are DVC's
+    return launch(str(args.script), args.args, str(args.params))
 
 
 def _add_launch(groups) -> None:
+    from past.launcher import DESCRIPTION, add_arguments
+
     p = groups.add_parser("launch", help="run a training stage under train.launcher (dvc.yaml's command)",
-                          description="Check params.yaml, then become `<train.launcher> SCRIPT ARGS`: python (one "
-                                      "process), torchrun or accelerate launch (several; see docs/training.md).")
-    p.add_argument("script", type=Path, help="the stage script, e.g. stages/source_sft.py")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the script")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    p.set_defaults(func=_launch)
+                          description=DESCRIPTION)
+    add_arguments(p).set_defaults(func=_launch)
 
 
 # ------------------------------------------------------------------------------------------------ main

@@ -317,7 +317,7 @@ class TrainParams(Group):
                              "bytes a matrix row) or adamw_8bit (bitsandbytes, CUDA: 2 bytes a parameter)")
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="compute precision; master weights, gradients and optimizer state stay fp32 (GRPO's "
-                            "updates are far below bf16's spacing): auto is bf16 where the device has it, else fp32")
+                            "updates are far below bf16's spacing): auto is bf16 on CUDA, fp32 on CPU (the same bits on every x86 CPU)")
     save_dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="dtype of the model folders a user serves (target SFT, PaST, oracle); auto: the dtype the "
                             "base came in (bf16 for most hub models, fp32 for the tiny one). The RL pair and the "

@@ -1,13 +1,16 @@
 """`train.launcher`: how a training step's processes start (python, torchrun, accelerate launch).
 
-`dvc.yaml` runs each training stage as `past launch stages/<stage>.py`, which checks params.yaml and then
-becomes `<launcher> stages/<stage>.py`; the adapt flow starts its SFT as `<launcher> -m
+`dvc.yaml` runs each training stage as `python -m past.launcher stages/<stage>.py` (what `past launch` runs too),
+which checks params.yaml and then becomes `<launcher> stages/<stage>.py`; this module, not the whole CLI, so that
+an edit to another command leaves the training stages up to date (their deps: past.stage_deps); the adapt flow starts its SFT as `<launcher> -m
 past.continual.launched ...`: one knob decides for both (`argv`). Only the three launchers and plain options
 are accepted, never shell syntax: the value is a command line, and someone will paste one into a shell.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
 import shlex
 import sys
@@ -48,3 +51,33 @@ def argv(launcher: str, *target: str) -> list[str]:
     here = Path(sys.executable).with_name(words[0])
     words[0] = sys.executable if words[0] == "python" else str(here) if here.exists() else words[0]
     return [*words, *target]
+
+
+def launch(script: str, args: list[str], params_path: str = "params.yaml") -> int:
+    """Check `params_path`, then become `<train.launcher> SCRIPT ARGS` (2: bad params, before any process starts)."""
+    from past.config import ConfigError, load_params
+
+    try:
+        params = load_params(params_path)
+    except ConfigError as e:
+        print(f"past: error: {e}", file=sys.stderr)
+        return 2
+    command = argv(params.train.launcher, script, *args)
+    print("past launch: " + " ".join(command), file=sys.stderr, flush=True)
+    os.execv(command[0], command)  # the launcher takes this process over: its exit code and signals are DVC's
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`past launch`'s arguments (and `python -m past.launcher`'s)."""
+    parser.add_argument("script", type=Path, help="the stage script, e.g. stages/source_sft.py")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the script")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    return parser
+
+
+DESCRIPTION = ("Check params.yaml, then become `<train.launcher> SCRIPT ARGS`: python (one process), torchrun or "
+               "accelerate launch (several; see docs/training.md).")
+
+if __name__ == "__main__":
+    options = add_arguments(argparse.ArgumentParser(prog="past launch", description=DESCRIPTION)).parse_args()
+    sys.exit(launch(str(options.script), options.args, str(options.params)))

@@ -52,6 +52,10 @@ def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32):
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
     del loaded
+    # transformers 5.17's GGUF Llama converter gives the tokenizer the BOS as EOS (fixed by 5.24); the config, read
+    # from the same file, has the file's own EOS id
+    if isinstance(config.eos_token_id, int):
+        tokenizer.eos_token = tokenizer.convert_ids_to_tokens(config.eos_token_id)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

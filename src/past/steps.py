@@ -30,6 +30,7 @@ from past.knowledge.format import KnowledgeSet, content_hash, read_knowledge_set
 from past.training.refinement import RoundPair, last_round, round_start, skill_vector
 
 VOCABULARY = "vocabulary.json"
+LIKELIHOOD = "answer_loglik"  # the lambda choice's tie-break: the gold answers' mean log-likelihood
 
 
 def texts(ks: KnowledgeSet) -> list[str]:
@@ -257,7 +258,8 @@ class LambdaChoice:
     lam: float
     metric: str
     questions: int
-    scores: list[dict]  # [{"lambda", metric: value...}], by lambda
+    scores: list[dict]  # [{"lambda", metric: value..., "answer_loglik"}], by lambda
+    tied: int = 1  # candidates at the best metric, which the likelihood decided between
 
     @property
     def score(self) -> float:
@@ -266,8 +268,9 @@ class LambdaChoice:
 
     def metrics(self) -> dict:
         return {"lambda": self.lam, "metric": self.metric, "questions": self.questions,
-                "score": round(self.score, 4),
-                "validation": {f"{row['lambda']:g}": round(row[self.metric], 4) for row in self.scores}}
+                "score": round(self.score, 4), "tied": self.tied,
+                "validation": {f"{row['lambda']:g}": round(row[self.metric], 4) for row in self.scores},
+                "answer_loglik": {f"{row['lambda']:g}": round(row[LIKELIHOOD], 4) for row in self.scores}}
 
     def rows(self) -> list[dict]:
         return [{key: round(value, 4) for key, value in row.items() if key != "questions"} for row in self.scores]
@@ -276,8 +279,9 @@ class LambdaChoice:
 def choose_lambda(spec: EvalSpec, run: SkillRun | Path, source: KnowledgeSet, rounds: int,
                   candidates: list[float]) -> LambdaChoice:
     """Score sft_K + lambda v (the run's last round) on the source's validation questions for every candidate;
-    the best by `spec.metric` wins, a tie going to the smallest |lambda| (the least change to the SFT weights
-    the skill is added to).
+    the best by `spec.metric` wins. A tie (a few dozen questions saturate: several lambdas at 1.0) goes to the
+    highest mean log-likelihood of the gold answers, a continuous score that still tells them apart, and only
+    an exact tie of both to the smallest |lambda| (the least change to the SFT weights the skill is added to).
 
     Only the source set comes in: the target's evaluation questions stay a report, not what lambda is fit on."""
     from past.modeling import load_model, load_tokenizer
@@ -285,10 +289,11 @@ def choose_lambda(spec: EvalSpec, run: SkillRun | Path, source: KnowledgeSet, ro
     pair = run.last if isinstance(run, SkillRun) else last_round(run)
     questions = validation_questions(source, rounds)
     scores = _sweep(spec, skill_vector(pair), load_model(pair.sft), load_tokenizer(pair.sft), candidates, questions,
-                    source.tools, spec.judge(), "validation lambda")
+                    source.tools, spec.judge(), "validation lambda", likelihood=True)
     best = max(row[spec.metric] for row in scores)
-    lam = min((row["lambda"] for row in scores if row[spec.metric] >= best - 1e-9), key=lambda x: (abs(x), x))
-    return LambdaChoice(float(lam), spec.metric, len(questions), scores)
+    tied = [row for row in scores if row[spec.metric] >= best - 1e-9]
+    chosen = min(tied, key=lambda row: (-row[LIKELIHOOD], abs(row["lambda"]), row["lambda"]))
+    return LambdaChoice(float(chosen["lambda"]), spec.metric, len(questions), scores, tied=len(tied))
 
 
 def resolved_lambda(skill: Path, pinned: float | None) -> float:
@@ -404,13 +409,23 @@ def evaluate(spec: EvalSpec, models: dict[str, Path], skill: Path, lam: float, l
 
 
 def _sweep(spec: EvalSpec, v, model, tokenizer, lambdas: list[float], questions: list[dict], tools, judge,
-           label: str) -> list[dict]:
-    """Scores of model + lambda v for each lambda (ascending): [{"lambda", metric: value...}]. `model` is
-    changed in place."""
+           label: str, likelihood: bool = False) -> list[dict]:
+    """Scores of model + lambda v for each lambda (ascending): [{"lambda", metric: value...}], with the gold
+    answers' mean log-likelihood (`answer_loglik`) when `likelihood`. `model` is changed in place."""
     sweep, applied = [], 0.0
     for value in sorted(lambdas):
         v.apply_to(model, value - applied)  # step the same weights along v instead of reloading
         applied = value
-        sweep.append({"lambda": value, **score(spec, model, questions, tokenizer, f"{label}={value}", tools, judge)})
+        row = {"lambda": value, **score(spec, model, questions, tokenizer, f"{label}={value}", tools, judge)}
+        if likelihood:
+            row[LIKELIHOOD] = answer_likelihood(spec, model, questions, tokenizer)
+        sweep.append(row)
     return sweep
+
+
+def answer_likelihood(spec: EvalSpec, model, questions: list[dict], tokenizer) -> float:
+    """The gold answers' mean log-likelihood under a loaded model (in-process, whatever `spec.backend`)."""
+    from past.evaluation.likelihood import answer_log_likelihood
+
+    return answer_log_likelihood(model, tokenizer, questions, spec.prompt, spec.batch_size, spec.chat)
 

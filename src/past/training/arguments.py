@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -63,8 +63,8 @@ def device() -> str:
 
 
 def uses_bf16(train: TrainParams) -> bool:
-    """Whether the forward runs under bf16 autocast: as the planner resolves `train.precision` (auto: bf16, also
-    on CPU, where torch has bf16 autocast and TRL has always used it here), but never on a GPU without bf16."""
+    """Whether the forward runs under bf16 autocast: as the planner resolves `train.precision` (auto: bf16 on CUDA,
+    fp32 on CPU), but never on a GPU without bf16."""
     if resolved_precision(train, device()) != "bf16":
         return False
     return train.precision == "bf16" or not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
@@ -117,11 +117,22 @@ def trainer_arguments(output_dir, steps: int, lr: float, seed: int, global_batch
         use_cpu=device() == "cpu",
         # recomputation saves GPU memory on large models but costs ~25% of the step time on CPU, where memory
         # is not what limits the tiny model: auto = on with CUDA only (the planner counts the same)
-        activation_checkpointing=resolved_checkpointing(train, device()),
+        **recompute_argument(resolved_checkpointing(train, device())),
         dataloader_num_workers=0,
         ddp_timeout=int(BARRIER_TIMEOUT.total_seconds()),  # the others wait while the main process evaluates
         disable_tqdm=False,  # the progress bar is the only sign of life in a long stage
     )
+
+
+def recompute_argument(on: bool) -> dict:
+    """TrainingArguments' activation recomputation switch, under the name the installed transformers has:
+    `activation_checkpointing` (5.23 on; `gradient_checkpointing` is its deprecated alias there), else
+    `gradient_checkpointing` (5.17-5.22, the GPU environment's). Set either way: TRL's configs default it on."""
+    from transformers import TrainingArguments
+
+    name = "activation_checkpointing" if "activation_checkpointing" in {f.name for f in fields(TrainingArguments)} \
+        else "gradient_checkpointing"
+    return {name: on}
 
 
 def lora_config(lora: LoraParams, task_type: str = "CAUSAL_LM"):

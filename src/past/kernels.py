@@ -1,0 +1,33 @@
+"""The CPU kernels every `past` process computes with: the same bits on every x86-64 CPU with AVX2.
+
+torch picks its CPU kernels by instruction set, and they round differently: ATen's vectorised loops are
+AVX2 or AVX-512 wide, MKL's GEMMs take another path on AVX-512, and under bf16 autocast oneDNN uses AMX
+where the CPU has it. Measured on the embedded `base` stage (100 steps, docs/reproducibility.md): bf16
+autocast gave four different models under four `ONEDNN_MAX_CPU_ISA` limits; fp32 gave one model for any
+oneDNN limit, another once ATen or MKL took their AVX2 path. Pinning ATen and MKL to AVX2 (an AVX2-only
+CPU's own choice) makes an AVX-512 or AMX machine compute exactly what an AVX2 machine computes, at no
+measured cost for the embedded model (fp32 compute on CPU: past.planner.resolved_precision).
+
+The variables are read when torch first dispatches a kernel, so they are set when `past` is imported
+(`past/__init__.py`), before any model is built. A variable the user set is left alone;
+`PAST_CPU_KERNELS=native` keeps torch's own choice (faster GEMMs for large models on AVX-512, other bits).
+"""
+
+from __future__ import annotations
+
+import os
+
+PINNED = {
+    "ATEN_CPU_CAPABILITY": "avx2",  # ATen's vectorised CPU loops
+    "MKL_CBWR": "AVX2",             # MKL's conditional numerical reproducibility: the AVX2 code path everywhere
+    "ONEDNN_MAX_CPU_ISA": "AVX2",   # oneDNN (bf16 matmuls, convolutions): no AMX / AVX-512 kernels
+}
+
+
+def pin_cpu_kernels(environ=os.environ) -> dict[str, str]:
+    """Set the pinned kernel variables the environment does not set yet; return what was set."""
+    if environ.get("PAST_CPU_KERNELS", "pinned") == "native":
+        return {}
+    added = {key: value for key, value in PINNED.items() if key not in environ}
+    environ.update(added)
+    return added
