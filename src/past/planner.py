@@ -625,10 +625,13 @@ def resolved_checkpointing(train, device: str) -> bool:
     return train.activation_checkpointing == "on" or (train.activation_checkpointing == "auto" and device == "cuda")
 
 
-def resolved_vllm_mode(vllm, device: str) -> str:
-    """grpo.vllm.mode with auto resolved: colocate with CUDA, off on CPU. training.grpo maps the result onto TRL, so
-    what is planned is what runs."""
-    return vllm.mode if vllm.mode != "auto" else ("colocate" if device == "cuda" else "off")
+def resolved_vllm_mode(vllm, device: str, vllm_installed: bool = True) -> str:
+    """grpo.vllm.mode with auto resolved: colocate where there are CUDA and vllm, else off (transformers' generate).
+    training.grpo maps the result onto TRL, passing whether vllm is installed where it trains; the planner plans for
+    the GPU environment, which has it (`past plan` often runs on another machine than the step will)."""
+    if vllm.mode != "auto":
+        return vllm.mode
+    return "colocate" if device == "cuda" and vllm_installed else "off"
 
 
 def default_device() -> str:

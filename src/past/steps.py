@@ -140,6 +140,15 @@ def check_memory(params: Params, model: Path, step: str, documents: list[str] | 
     check_step(params, model, step, sft_tokens=longest_tokens(documents, words) if documents else None)
 
 
+def check_rl(params: Params, model: Path, step: str, key: str) -> None:
+    """Refuse an RL step before anything loads: sampling it cannot do here (`<key>.mode`), or memory it lacks."""
+    from past.training.arguments import device
+    from past.training.grpo import check_sampling
+
+    check_sampling(params.skill_rl.grpo.vllm if step == "skill_rl" else params.oracle.grpo.vllm, device(), key)
+    check_memory(params, model, step)
+
+
 def target_sft(params: Params, base_dir: Path, target: KnowledgeSet, out: Path, run: TrainingRun | None = None) -> Path:
     """SFT of the base on the target's documents only, stored in the served dtype."""
     check_memory(params, base_dir, "target_sft", texts(target))
@@ -176,7 +185,7 @@ def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: Knowl
     from past.training.checkpoints import close_work
     from past.training.refinement import acquire_skill
 
-    check_memory(params, source_sft_dir, "skill_rl")
+    check_rl(params, source_sft_dir, "skill_rl", "skill_rl.grpo.vllm")
     spec = spec or EvalSpec.from_params(params)
     run = run or training_run(params)
     if run.work is None and world_size() > 1:  # the processes need one build folder they all know
@@ -205,7 +214,7 @@ def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path
     from past.training.grpo import run_grpo
 
     run = run or training_run(params)
-    check_memory(params, target_sft_dir, "oracle")
+    check_rl(params, target_sft_dir, "oracle", "oracle.grpo.vllm")
     questions = target.questions_in("oracle")
     if checkpointing(run):
         on_main(_open_work, run, "oracle", {"target_sft": Path(target_sft_dir)}, seed=params.seed,

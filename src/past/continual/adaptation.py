@@ -206,8 +206,8 @@ def replay_texts(s: Settings, production_id: str, count: int, seed: int) -> list
 
 def train(s: Settings, p: AdaptPlan) -> dict:
     """Target SFT (`steps.sft`, as in the DVC stage) on the drop's documents + replay, from production's
-    SFT weights or the base, saved atomically to the candidate's sft/ folder; under `train.launcher` in
-    processes of its own (`continual.launched`)."""
+    SFT weights or the base, saved atomically to the candidate's sft/ folder; under `train.launcher` or in
+    another Python (`train.python`), in processes of its own (`continual.launched`)."""
     started = time.perf_counter()  # imports included: they are the step's cost too
     from past import steps
     from past.modeling import set_threads
@@ -220,9 +220,10 @@ def train(s: Settings, p: AdaptPlan) -> dict:
     steps.check_memory(s.params, Path(p.start.path), "adapt_sft", documents)
     work = s.registry.root / "work" / f"{p.candidate}-sft"  # its checkpoints; removed once sft/ is saved
     dtype = steps.served_dtype(s.params, Path(p.start.path))
-    if is_launched(s.params.train.launcher):  # its own processes, on every GPU of this worker
-        launch_sft(s.params_path, s.params.train.launcher, Path(p.start.path), documents, a.sft, s.params.seed,
-                   Path(p.sft_dir), work, str(dtype).removeprefix("torch."))
+    train = s.params.train
+    if is_launched(train.launcher, train.python):  # its own processes: every GPU of this worker, the training env
+        launch_sft(s.params_path, train, Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir), work,
+                   str(dtype).removeprefix("torch."))
     else:
         steps.sft(Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir),
                   steps.training_run(s.params, work=work), dtype)

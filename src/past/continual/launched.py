@@ -1,9 +1,10 @@
 """The adapt flow's SFT under `train.launcher`: `<launcher> -m past.continual.launched SPEC.json`.
 
-With `python` (the default) the flow calls `steps.sft` in its own process. With torchrun or accelerate launch
-it writes the step's inputs to a spec file and starts the launcher on this module: every process reads the
-spec, joins the process group (`past.distributed.start`) and calls the same `steps.sft` the DVC stages and a
-one-process flow call; the main process saves. A GPU worker with 8 GPUs thus trains on all 8.
+With `python` (the default) the flow calls `steps.sft` in its own process. With torchrun or accelerate launch,
+or another Python (`train.python`: the GPU environment, where the flow runs in Prefect's), it writes the step's
+inputs to a spec file and starts the launcher on this module in that Python: every process reads the spec, joins
+the process group (`past.distributed.start`) and calls the same `steps.sft` the DVC stages and a one-process flow
+call; the main process saves. A GPU worker with 8 GPUs thus trains on all 8.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from past.config import SFTParams
+from past.config import SFTParams, TrainParams
 from past.files import remove_path, write_json_atomic
 from past.launcher import argv
 
@@ -22,20 +23,21 @@ class LaunchError(RuntimeError):
     """The launched SFT ended with a non-zero exit code (its output, above, says why)."""
 
 
-def launch_sft(params_path: Path, launcher: str, start: Path, documents: list[str], sft: SFTParams, seed: int,
+def launch_sft(params_path: Path, train: TrainParams, start: Path, documents: list[str], sft: SFTParams, seed: int,
                out: Path, work: Path | None, dtype: str) -> None:
-    """Run `steps.sft` under `launcher` and wait; raises LaunchError if it fails (`out` is then untouched)."""
+    """Run `steps.sft` under `train.launcher` in `train.python` and wait; raises LaunchError if it fails (`out` is
+    then untouched)."""
     spec = Path(f"{out}.launch.json")
+    command = argv(train.launcher, "-m", "past.continual.launched", str(spec), python=train.python)
     write_json_atomic(spec, {"params": str(Path(params_path).resolve()), "start": str(start), "documents": documents,
                              "sft": sft.model_dump(), "seed": seed, "out": str(out),
                              "work": str(work) if work is not None else None, "dtype": dtype})
-    command = argv(launcher, "-m", "past.continual.launched", str(spec))
     try:
         code = subprocess.run(command, check=False).returncode  # its progress bars go where the flow's go
     finally:
         remove_path(spec)
     if code != 0:
-        raise LaunchError(f"adapt SFT under `{launcher}` failed with exit code {code}: {' '.join(command)}")
+        raise LaunchError(f"adapt SFT under `{train.launcher}` failed with exit code {code}: {' '.join(command)}")
 
 
 def main(spec_path: str) -> None:

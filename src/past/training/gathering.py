@@ -6,8 +6,9 @@ engines' own calls, into an ordinary model in the main process's memory, in fp32
 RL pair and its SFT start must not be rounded, `docs/training.md`):
 - FSDP2 (`fsdp_state_dict_type: FULL_STATE_DICT`): accelerate's `get_state_dict`, the full state dict
   `trainer.save_model` saves, offloaded to the main process's CPU;
-- ZeRO-3: DeepSpeed's `safe_get_full_fp32_param` for each parameter, the fp32 master weights held by the
-  optimizer, not the 16-bit copy that `trainer.save_model` would gather (`zero3_save_16bit_model`).
+- ZeRO-3: DeepSpeed's `safe_get_full_fp32_param` for each trained parameter, the fp32 master weights held by the
+  optimizer, not the 16-bit copy that `trainer.save_model` would gather (`zero3_save_16bit_model`); frozen ones
+  (LoRA's base), which have no master, gathered as they are (`deepspeed.zero.GatheredParameters`).
 The caller saves that model on the main process (`past.distributed.on_main`), as it saves a one-process run.
 """
 
@@ -33,8 +34,9 @@ def check_exact_rl_start(start_dtype: torch.dtype, rounds: int) -> None:
 
         raise PlanError(f"skill RL under ZeRO-3 with bf16 starts from a bf16 copy of the weights, so v = rl - sft "
                         f"would carry its rounding (start stored as {str(start_dtype).removeprefix('torch.')}, "
-                        f"skill_rl.rounds {rounds}): use configs/accelerate/fsdp2.yaml (fp32 sharded weights), or "
-                        "one round from a bf16 source SFT (train.save_dtype: bf16)")
+                        f"skill_rl.rounds {rounds}): shard with FSDP2 instead (fp32 sharded weights), train.launcher: "
+                        "accelerate launch --config_file configs/accelerate/fsdp2.yaml; or one round from a bf16 "
+                        "source SFT (skill_rl.rounds: 1, train.save_dtype: bf16)")
 
 
 def sharding(trainer) -> str:
@@ -54,13 +56,31 @@ def trained_model(trainer):
     kind = sharding(trainer)
     if not kind:
         return trainer.model
-    if kind == "fsdp":
-        state = trainer.accelerator.get_state_dict(trainer.model)
-    else:
-        from deepspeed.utils import safe_get_full_fp32_param
-
-        state = {name: safe_get_full_fp32_param(param).cpu() for name, param in trainer.model.named_parameters()}
+    state = trainer.accelerator.get_state_dict(trainer.model) if kind == "fsdp" else _zero3_state(trainer.model)
     return _plain_copy(trainer.model, state) if is_main() else None
+
+
+def _zero3_state(model) -> dict[str, torch.Tensor]:
+    """Every parameter of a ZeRO-3 model, whole, on the main process's CPU ({} on the others). Every process walks
+    the same parameters in the same order: each gather is a collective."""
+    state = {}
+    for name, param in model.named_parameters():
+        value = _zero3_parameter(param)
+        if is_main():
+            state[name] = value
+    return state
+
+
+def _zero3_parameter(param) -> torch.Tensor:
+    """A trained parameter from its fp32 master weights. A frozen one (LoRA's base) has none: the optimizer holds only
+    what it trains (`safe_get_full_fp32_param` returns None), so its partitions are gathered as they are, the 16-bit
+    copy being all DeepSpeed keeps of it."""
+    import deepspeed
+
+    if param.requires_grad:
+        return deepspeed.utils.safe_get_full_fp32_param(param).cpu()
+    with deepspeed.zero.GatheredParameters([param]):  # read-only (no modifier_rank): p.data is whole inside
+        return param.data.detach().cpu().clone()
 
 
 def _plain_copy(model, state: dict[str, torch.Tensor]):

@@ -14,7 +14,8 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
 from past.config import GRPOParams, VLLMParams
-from past.planner import resolved_vllm_mode
+from past.distributed import is_main
+from past.planner import PlanError, resolved_vllm_mode
 from past.prompting import question_prompt, uses_chat
 from past.training.arguments import TrainingRun, device, lora_config, quiet_transformers, trainer_arguments
 from past.training.checkpoints import output_dir, train
@@ -46,19 +47,8 @@ def run_grpo(model, tokenizer, questions: list[dict], prompt: str, params: GRPOP
         "prompt": prompts,
         "answers": [q["answers"] for q in questions],
     })
-    completions = params.prompts_per_step * params.num_generations
     with output_dir(run, prefix="past-grpo-") as out:
-        args = trainer_arguments(out, params.steps, params.lr, seed, completions, run, logging_steps=1)
-        args.update(lr_scheduler_type="constant", lr_scheduler_kwargs={})
-        config = GRPOConfig(
-            **args,
-            generation_batch_size=completions,  # one generation round per optimizer step, micro-batches or not
-            num_generations=params.num_generations,
-            max_completion_length=params.max_new_tokens,
-            temperature=params.temperature,
-            beta=params.beta,
-            **vllm_arguments(params.vllm, device(), f"{key}.vllm"),
-        )
+        config = grpo_config(out, params, seed, run, key)
         trainer = ResumableGRPOTrainer(model=model, reward_funcs=reward_function(params.reward, tools), args=config,
                                        train_dataset=dataset, processing_class=tokenizer,
                                        peft_config=lora_config(run.lora), callbacks=run.callbacks())
@@ -93,25 +83,66 @@ class ResumableGRPOTrainer(GRPOTrainer):
                                         sampler.repeat_count, sampler.shuffle, sampler.seed)
 
 
+def grpo_config(out, params: GRPOParams, seed: int, run: TrainingRun, key: str = "skill_rl.grpo") -> GRPOConfig:
+    """TRL's GRPOConfig for one GRPO step of `params` (the group at `key`), writing into `out`."""
+    completions = params.prompts_per_step * params.num_generations
+    args = trainer_arguments(out, params.steps, params.lr, seed, completions, run, logging_steps=1)
+    args.update(lr_scheduler_type="constant", lr_scheduler_kwargs={})
+    return GRPOConfig(
+        **args,
+        generation_batch_size=completions,  # one generation round per optimizer step, micro-batches or not
+        num_generations=params.num_generations,
+        max_completion_length=params.max_new_tokens,
+        temperature=params.temperature,
+        beta=params.beta,
+        **vllm_arguments(params.vllm, device(), f"{key}.vllm"),
+    )
+
+
+def vllm_installed() -> bool:
+    """Whether vllm is importable here: found, not imported (importing it takes seconds and initialises CUDA)."""
+    return importlib.util.find_spec("vllm") is not None
+
+
+def sampling_mode(vllm: VLLMParams, device: str, key: str = "skill_rl.grpo.vllm") -> str:
+    """How GRPO samples here ('colocate', 'server' or 'off'): `key`.mode, checked (`check_sampling`), with auto resolved
+    for this device and this environment as the planner resolves it, saying in one line which and why."""
+    check_sampling(vllm, device, key)
+    mode = resolved_vllm_mode(vllm, device, vllm_installed())
+    if vllm.mode == "auto" and is_main():
+        why = ("CUDA and vllm are here, sampling with vLLM colocated in the trainer" if mode == "colocate" else
+               f"{'no CUDA device' if device != 'cuda' else 'vllm is not installed'} here, sampling with "
+               "transformers' generate")
+        print(f"{key}.mode auto: {why}", flush=True)
+    return mode
+
+
+def check_sampling(vllm: VLLMParams, device: str, key: str = "skill_rl.grpo.vllm") -> None:
+    """Refuse an explicit colocate or server where it cannot run: both import vllm in the *trainer's* process and need
+    CUDA (server mode syncs weights over NCCL), so the RL stages run from the GPU environment
+    (`bash scripts/setup-gpu-env.sh`). Cheap and quiet: a step can call it before it loads anything."""
+    if vllm.mode in ("auto", "off"):
+        return
+    if device != "cuda":
+        raise PlanError(f"{key}.mode: {vllm.mode} needs a CUDA device (here: {device}); on CPU use mode: off or "
+                           "auto (transformers' generate)")
+    if not vllm_installed():
+        raise PlanError(f"{key}.mode: {vllm.mode} needs vllm importable in the trainer's environment: run the RL "
+                           "stages from the GPU environment (`bash scripts/setup-gpu-env.sh` makes .venv-gpu; the "
+                           "image's is /opt/venv-gpu), or set mode: off (or auto) to sample with transformers' generate")
+
+
 def vllm_arguments(vllm: VLLMParams, device: str, key: str = "skill_rl.grpo.vllm") -> dict:
-    """GRPOConfig fields for `grpo.vllm` (mode resolved for `device` as the planner resolves it); {} for `off`:
-    TRL's default, transformers' generate in the trainer (the CPU pipeline, unchanged).
+    """GRPOConfig fields for `grpo.vllm` (the mode `sampling_mode` resolves, or its refusal); {} for off: TRL's
+    default, transformers' generate in the trainer (the CPU pipeline, unchanged).
 
     colocate: vLLM inside each trainer process, loading the model from its folder, on `gpu_memory_utilization` of
     each GPU, asleep while the trainer trains when `sleep`, over `tensor_parallel_size` GPUs. server: a `trl
-    vllm-serve` process on GPUs of its own. Both import vllm in the *trainer's* environment and need CUDA (server
-    mode syncs weights over NCCL), so the RL stages run from the GPU environment (`bash scripts/setup-gpu-env.sh`).
+    vllm-serve` process on GPUs of its own.
     """
-    mode = resolved_vllm_mode(vllm, device)
+    mode = sampling_mode(vllm, device, key)
     if mode == "off":
         return {}
-    if device != "cuda":
-        raise RuntimeError(f"{key}.mode: {mode} needs a CUDA device (here: {device}); on CPU use mode: off or auto "
-                           "(transformers' generate)")
-    if importlib.util.find_spec("vllm") is None:
-        raise RuntimeError(f"{key}.mode: {mode} needs vllm importable in the trainer's environment: run the RL stages "
-                           "from the GPU environment (`bash scripts/setup-gpu-env.sh` makes .venv-gpu), or set "
-                           "mode: off to sample with transformers' generate")
     if mode == "server":
         return {"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": vllm.server_url}
     return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": vllm.gpu_memory_utilization,
