@@ -7,20 +7,24 @@ current one where it matters: injected into production's own SFT weights at that
 regression set (knowledge production already holds) better than production does. If it does, the
 re-injected model is promoted with it in the same atomic registry write; if not, nothing changes and the
 work is deleted. Each refresh uses a new seed (params.seed + 1 + number of earlier refreshes), so reruns
-explore.
+explore. Its source SFT and RL run where the adapt flow's SFT does: under `train.launcher` in `train.python`
+(`continual.launched`) when those start processes of their own, else in the flow's process.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 
 from past.continual.adaptation import (Settings, digest, ensure_production, production_ref, regression_questions,
                                        score)
+from past.continual.launched import launch_step
 from past.continual.plans import Ref, RefreshPlan, Regression
 from past.continual.registry import weights_sha256
 from past.knowledge.format import content_hash, read_knowledge_set
+from past.launcher import is_launched
 
 
 def plan(s: Settings) -> RefreshPlan:
@@ -54,6 +58,11 @@ def _params(s: Settings, p: RefreshPlan):
     return s.params.model_copy(update={"seed": p.seed})
 
 
+def _launched(s: Settings) -> bool:
+    """Whether the training steps run in processes of their own (`continual.launched`), as the adapt flow's SFT."""
+    return is_launched(s.params.train.launcher, s.params.train.python)
+
+
 def source_sft_dir(p: RefreshPlan) -> Path:
     return Path(p.work) / "source_sft"
 
@@ -69,8 +78,13 @@ def source_sft(s: Settings, p: RefreshPlan) -> dict:
     from past.modeling import set_threads
 
     set_threads(s.params.threads)
-    out = steps.source_sft(_params(s, p), Path(p.base.path), read_knowledge_set(p.source), source_sft_dir(p),
-                           steps.training_run(_params(s, p), work=Path(p.work) / ".work/source_sft"))
+    if _launched(s):
+        launch_step(_params(s, p), s.params.train, "source_sft", source_sft_dir(p), p.seed, base=p.base.path,
+                    source=p.source, work=str(Path(p.work) / ".work/source_sft"))
+        out = source_sft_dir(p)
+    else:
+        out = steps.source_sft(_params(s, p), Path(p.base.path), read_knowledge_set(p.source), source_sft_dir(p),
+                               steps.training_run(_params(s, p), work=Path(p.work) / ".work/source_sft"))
     return {"dir": str(out), "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -81,9 +95,25 @@ def skill_rl(s: Settings, p: RefreshPlan) -> dict:
     from past.modeling import set_threads
 
     set_threads(s.params.threads)
-    run = steps.skill_rl(_params(s, p), Path(p.base.path), source_sft_dir(p), read_knowledge_set(p.source),
-                         skill_rl_dir(p), s.spec, steps.training_run(_params(s, p), work=Path(p.work) / ".work/skill_rl"))
-    return {"rounds": run.rounds, "seconds": round(time.perf_counter() - started, 3)}
+    if _launched(s):  # graded by EvalSpec.from_params(the refresh's params) there: s.spec, whatever the seed
+        launch_step(_params(s, p), s.params.train, "skill_rl", skill_rl_dir(p), p.seed, base=p.base.path,
+                    source_sft=str(source_sft_dir(p)), source=p.source, work=str(Path(p.work) / ".work/skill_rl"))
+        rounds = round_reports(skill_rl_dir(p), s.params.skill_rl.rounds)
+    else:
+        run = steps.skill_rl(_params(s, p), Path(p.base.path), source_sft_dir(p), read_knowledge_set(p.source),
+                             skill_rl_dir(p), s.spec,
+                             steps.training_run(_params(s, p), work=Path(p.work) / ".work/skill_rl"))
+        rounds = run.rounds
+    return {"rounds": rounds, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def round_reports(folder: Path, rounds: int) -> list[dict]:
+    """The per-round scores of a finished skill RL run in `folder`, read back from its rounds' reports (what
+    `steps.skill_rl` returns as `rounds`, here for a run in processes of its own)."""
+    from past.training.refinement import ROUND_REPORT, round_pair
+
+    return [json.loads((round_pair(folder, k).rl.parent / ROUND_REPORT).read_text(encoding="utf-8"))["round"]
+            for k in range(1, rounds + 1)]
 
 
 def extract(s: Settings, p: RefreshPlan) -> dict:
