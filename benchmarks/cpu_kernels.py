@@ -18,11 +18,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+from past.kernels import PINNED
 from past.pipeline_repo import make_pipeline_repo, run
 
 MACHINES = {  # what each emulated machine's CPU offers torch's kernel libraries
@@ -31,17 +34,31 @@ MACHINES = {  # what each emulated machine's CPU offers torch's kernel libraries
     "AVX-512, no BF16": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
     "AVX2 only": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
 }
+CAPS = {key for machine in MACHINES.values() for key in machine}
 CONFIGURATIONS = [("bf16", "native"), ("fp32", "native"), ("fp32", "pinned")]
+
+
+@contextmanager
+def uncapped_environment():
+    """This process's environment without any kernel variable: importing past pinned them here (past.kernels), and
+    a child would inherit them, so that a `native` run would not be native and a machine's caps would mix with
+    the pins."""
+    saved = {key: os.environ.pop(key) for key in [*PINNED, *CAPS] if key in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def train_base(root: Path, precision: str, kernels: str, machine: dict, steps: int) -> dict:
     """The base stage's model hash and steps per second in a fresh process under one emulated machine."""
     env = {**machine, "PAST_CPU_KERNELS": kernels}
     repo = make_pipeline_repo(root, {"base": {"steps": steps}, "train": {"precision": precision}})
-    run(["dvc", "repro", "-q", "prepare"], repo, env=env)
-    started = time.perf_counter()
-    run(["python", "stages/base.py"], repo, env=env)
-    seconds = time.perf_counter() - started
+    with uncapped_environment():
+        run(["dvc", "repro", "-q", "prepare"], repo, env=env)
+        started = time.perf_counter()
+        run(["python", "stages/base.py"], repo, env=env)
+        seconds = time.perf_counter() - started
     digest = hashlib.sha256((repo / "models/base/model.safetensors").read_bytes()).hexdigest()
     shutil.rmtree(repo)
     return {"sha256": digest, "seconds": round(seconds, 1), "steps_per_s": round(steps / seconds, 2)}
