@@ -160,10 +160,12 @@ def served(workdir: Path, params: str, api_url: str, drops: int, people: int, fi
 
 def summary(rows: list[dict], served_rows: list[dict]) -> str:
     promoted = [r for r in rows if r["decision"] == "promoted"]
-    lines = ["| drop | decision | landing -> decision (s) | " + " | ".join(rows[0]["steps"]) + " | Prefect overhead |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in rows[0]["steps"]) + " | --- |"]
+    names = list(dict.fromkeys(name for r in rows for name in r["steps"]))  # the first drop has no earlier drops
+    lines = ["| drop | decision | landing -> decision (s) | " + " | ".join(names) + " | Prefect overhead |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- |"]
     for r in rows:
-        cells = [f"{v['wall']:.2f}" + (" (cached)" if v["cached"] else "") for v in r["steps"].values()]
+        cells = ["-" if (v := r["steps"].get(name)) is None else f"{v['wall']:.2f}" + (" (cached)" if v["cached"] else "")
+                 for name in names]
         lines.append(f"| {r['drop']} | {r['decision']} | {r['landing_to_decision_s']:.1f} | " + " | ".join(cells)
                      + f" | {r['prefect_overhead_s']:.2f} s ({100 * r['prefect_overhead_share']:.1f}%) |")
     if promoted:

@@ -8,6 +8,10 @@ repository from the same prepared world; the table gives the model's hash and th
 and kernel policy (`pinned`: past.kernels, the default; `native`: `PAST_CPU_KERNELS=native`, torch's own pick).
 
     python benchmarks/cpu_kernels.py [--steps 200] [--json benchmarks/results/cpu_kernels.json]
+    python benchmarks/cpu_kernels.py --steps 150 --mkl AVX2 COMPATIBLE   # the pins with each MKL branch, this CPU
+
+`--mkl` answers the vendor question instead: the fp32 base stage under the pins with each `MKL_CBWR` branch named,
+uncapped; run on two vendors' CPUs, equal hashes mean the branch gives the same bits on both.
 
 Needs an x86 CPU with AMX (Sapphire Rapids or later) to emulate all four machines; on others the caps above
 what the CPU has change nothing (and say so in the hash column).
@@ -68,8 +72,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    parser.add_argument("--mkl", nargs="+", metavar="BRANCH", help="only the pins with each of these MKL_CBWR branches")
     args = parser.parse_args()
     rows = []
+    if args.mkl:
+        with tempfile.TemporaryDirectory(prefix="past-kernels-") as folder:
+            for branch in args.mkl:  # PAST_CPU_KERNELS=native, so that the pins come only from here
+                result = train_base(Path(folder) / branch, "fp32", "native", {**PINNED, "MKL_CBWR": branch}, args.steps)
+                rows.append({"precision": "fp32", "kernels": "pinned", "mkl_cbwr": branch, **result})
+                print(f"MKL_CBWR={branch:12} {result['sha256'][:8]} {result['seconds']:6.1f} s", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"steps": args.steps, "rows": rows}, indent=2) + "\n")
+        return
     with tempfile.TemporaryDirectory(prefix="past-kernels-") as folder:
         for precision, kernels in CONFIGURATIONS:
             for i, (name, machine) in enumerate(MACHINES.items()):

@@ -1,6 +1,10 @@
 """Prefect flow `adapt`: one knowledge drop -> maybe a new production model (no RL on the new data).
 
-    resolve -> validate (+ snapshot) -> plan -> target SFT -> inject skill -> evaluate x4 -> gate -> record
+    resolve -> validate (+ snapshot) -> plan -> target SFT -> inject skill -> evaluate -> gate -> record
+
+A candidate that learned the drop but forgot earlier knowledge beyond the gate's tolerance or drift is
+followed, in the same run, by a consolidation (SFT from the base on all knowledge + the production skill),
+which the same gate decides (`past.continual.adaptation`).
 
 Thin: every step is a function of `past.continual.adaptation`; this file adds Prefect's retries (I/O steps only;
 never a failed contract), caching by input hash (a rerun after a crash skips the steps that finished),
@@ -41,7 +45,8 @@ def _step_key(step: str):
 def _evaluate_key(context, inputs) -> str:
     p, model, which = inputs["p"], inputs["model"], inputs["which"]
     model_id = p.candidate if model == "candidate" else p.production.id
-    questions = p.regression.id if which == "regression" else p.drop.hash[:16]
+    questions = {"regression": p.regression.id, "earlier": p.earlier.id if p.earlier else None}.get(which,
+                                                                                                   p.drop.hash[:16])
     return steps.score_key(model_id, f"{which}-{questions}", p.eval_key)
 
 
@@ -56,8 +61,8 @@ def validate_drop(params: str, drop: dict) -> dict:
 
 
 @task(name="plan", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
-def plan(params: str, drop: dict, snapshot: dict, lam: float | None) -> AdaptPlan:
-    return steps.plan(steps.settings(params), drop, snapshot, lam)
+def plan(params: str, drop: dict, snapshot: dict, lam: float | None, kind: str | None = None) -> AdaptPlan:
+    return steps.plan(steps.settings(params), drop, snapshot, lam, kind)
 
 
 @task(name="target-sft", retries=0, cache_key_fn=_step_key("target-sft"), result_serializer="json")
@@ -101,7 +106,7 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     logger = get_run_logger()
     started = time.perf_counter()
     s = steps.settings(params)
-    registry, cache = s.registry, s.registry.cache_dir
+    registry = s.registry
     run_id = str(flow_run.id) if flow_run.id else None
     timings: dict = {}
 
@@ -172,26 +177,24 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
         _artifact(decision)
         return decision
 
-    run_step(target_sft, timings, "target_sft", params, p, storage=cache, refresh=not Path(p.sft_dir).exists())
-    failpoints.reached("adapt:trained")
-    injected = run_step(inject_skill, timings, "inject", params, p, storage=cache,
-                        refresh=not Path(p.model_dir).exists())
-    failpoints.reached("adapt:injected")
-    scores: dict = {"new": {}, "regression": {}}
-    for which in ("new", "regression"):
-        for model in ("production", "candidate"):
-            refresh = model == "candidate" and not timings["inject"]["cached"]  # a rebuilt candidate is rescored
-            scores[which][model] = run_step(evaluate, timings, f"evaluate_{which}_{model}", params, p, model,
-                                            which, storage=cache, refresh=refresh)
-            failpoints.reached("adapt:scored")
-
     a = s.params.adapt
-    promote, reasons = steps.gate(scores, a.tolerance, a.min_gain, a.drift, p.regression.baseline)
+    verdict, injected, scores = _candidate(params, p, timings)
+    attempt = None
+    if verdict.forgot and a.consolidate.on_forgetting and p.kind == steps.INCREMENTAL:
+        attempt = {"candidate": p.candidate, "reasons": verdict.reasons,
+                   "metrics": steps.metrics_summary(scores, p.regression.id)}
+        logger.info(f"drop {drop}: learned but forgot ({'; '.join(verdict.reasons[1:])}): consolidating")
+        if not a.keep_rejected:
+            registry.discard(p.candidate)
+        p = run_step(plan, timings, "plan_consolidation", params, found, snapshot, lam, steps.CONSOLIDATION)
+        base.update(candidate=p.candidate)
+        verdict, injected, scores = _candidate(params, p, timings)
     timings["total"] = {"seconds": round(time.perf_counter() - started, 3)}  # up to the decision
-    decision = {**base, "id": f"{run_id}:{p.key[:16]}", "decision": "promoted" if promote else "rejected",
-                "stage": "gate", "reasons": reasons, "metrics": steps.metrics_summary(scores, p.regression.id),
-                "scores": scores, "timings": timings}
-    entry = steps.model_entry(s, p, injected, scores, run_id) if promote else None
+    decision = {**base, "id": f"{run_id}:{p.key[:16]}", "decision": "promoted" if verdict.promote else "rejected",
+                "stage": "gate" if p.kind == steps.INCREMENTAL else steps.CONSOLIDATION, "kind": p.kind,
+                "reasons": verdict.reasons, "metrics": steps.metrics_summary(scores, p.regression.id),
+                "scores": scores, "timings": timings, **({"attempt": attempt} if attempt else {})}
+    entry = steps.model_entry(s, p, injected, scores, run_id) if verdict.promote else None
     decision = run_step(record_decision, timings, "record", params, decision, entry)
     failpoints.reached("adapt:recorded")
     promoted = decision["decision"] == "promoted"
@@ -207,6 +210,34 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     _artifact(decision)
     logger.info(f"drop {drop}: {decision['decision']}: " + "; ".join(decision["reasons"]))
     return decision
+
+
+def _candidate(params: str, p: AdaptPlan, timings: dict) -> tuple:
+    """Train, inject and score one candidate (each step cached by the plan's key), then gate it; returns
+    (verdict, injected, scores). A consolidation's steps are timed as consolidation_*."""
+    s = steps.settings(params)
+    prefix = "" if p.kind == steps.INCREMENTAL else f"{p.kind}_"
+    cache = s.registry.cache_dir
+    run_step(target_sft, timings, f"{prefix}target_sft", params, p, storage=cache,
+             refresh=not Path(p.sft_dir).exists())
+    failpoints.reached("adapt:trained")
+    injected = run_step(inject_skill, timings, f"{prefix}inject", params, p, storage=cache,
+                        refresh=not Path(p.model_dir).exists())
+    failpoints.reached("adapt:injected")
+    scores: dict = {}
+    for which in steps.SETS:
+        if which == "earlier" and p.earlier is None:  # the lineage has learned no drop yet
+            continue
+        scores[which] = {}
+        for model in ("production", "candidate"):
+            refresh = model == "candidate" and not timings[f"{prefix}inject"]["cached"]  # a rebuilt one is rescored
+            scores[which][model] = run_step(evaluate, timings, f"{prefix}evaluate_{which}_{model}", params, p, model,
+                                            which, storage=cache, refresh=refresh)
+            failpoints.reached("adapt:scored")
+    a = s.params.adapt
+    verdict = steps.gate(scores, a.tolerance, a.min_gain, a.drift, p.regression.baseline,
+                         p.earlier.baseline if p.earlier else None)
+    return verdict, injected, scores
 
 
 def _artifact(decision: dict) -> None:

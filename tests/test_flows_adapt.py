@@ -273,10 +273,17 @@ def test_a_destructive_lambda_is_rejected_by_the_gate(shared, promoted, flows):
     assert event.payload["reasons"] == decision["reasons"]
 
 
+# from the base, ~10 passes: what the tiny project's target SFT makes over its documents
+CONSOLIDATE = {"on_forgetting": True, "start": "base", "epochs": 10.0, "batch_size": 16}
+FORGETFUL = {"on_top": "base", "replay": 0.0}  # SFT from the base on the drop alone: learns it, forgets the rest
+
+
 def test_forgetting_earlier_knowledge_is_rejected_by_the_gate(shared, promoted, flows):
-    """SFT from the base without replay learns the drop but forgets the regression set: rejected."""
+    """SFT from the base without replay learns the drop but forgets the regression set: rejected (here with
+    consolidations off; with them on, the next test)."""
     make_drop(shared.landing, "news-forget", 2)
-    params = write_params(shared.root, "params-from-base.yaml", on_top="base", replay=0.0)  # same registry
+    params = write_params(shared.root, "params-from-base.yaml", **FORGETFUL,
+                          consolidate={"on_forgetting": False})  # same registry
     before = production_id(shared)
     decision = flows.adapt("news-forget", params=str(params))
     m = decision["metrics"]
@@ -285,6 +292,65 @@ def test_forgetting_earlier_knowledge_is_rejected_by_the_gate(shared, promoted, 
     assert m["regression_production_exact_match"] - m["regression_candidate_exact_match"] > TOLERANCE  # ...forgot
     assert any("regression set" in r and "> tolerance" in r for r in decision["reasons"])
     assert production_id(shared) == before
+
+
+def test_a_candidate_that_forgets_is_followed_by_a_consolidation_that_keeps_everything(shared, promoted, flows,
+                                                                                       tmp_path):
+    """The same forgetful SFT, consolidations on: in the same run the flow rebuilds from the base on all the
+    knowledge the lineage holds (the regression set's documents, every promoted drop's, this drop's) and injects
+    the production skill; the same gate promotes it, and the registry records what happened."""
+    make_drop(shared.landing, "news-consolidate", 5)
+    # a tolerance the tiny model's consolidation can keep (60 + 20 questions of a 2-layer d=64 model, holding 20
+    # people's facts at once: it loses 7 of 60 and 5 of 20 here), far below what the forgetful SFT loses (half)
+    tolerance = 0.3
+    params = write_params(shared.root, "params-consolidate.yaml", **FORGETFUL, consolidate=CONSOLIDATE,
+                          tolerance=tolerance, drift=tolerance)
+    before = production_id(shared)
+    decision = flows.adapt("news-consolidate", params=str(params))
+    attempt, m = decision["attempt"], decision["metrics"]  # the incremental candidate, then the consolidated one
+    assert attempt["metrics"]["new_candidate_exact_match"] > attempt["metrics"]["new_production_exact_match"]
+    assert any("regression set" in r and "> tolerance" in r for r in attempt["reasons"])  # learned it, forgot
+    assert not shared.registry.model_dir(attempt["candidate"]).exists()  # rejected weights are not kept
+    assert decision["decision"] == "promoted" and decision["stage"] == decision["kind"] == "consolidation"
+    assert m["new_candidate_exact_match"] > m["new_production_exact_match"]
+    for which in ("regression", "earlier"):  # earlier: the promoted drops' questions, asked too
+        loss = m[f"{which}_production_exact_match"] - m[f"{which}_candidate_exact_match"]
+        assert loss <= tolerance and loss < (attempt["metrics"][f"{which}_production_exact_match"]
+                                             - attempt["metrics"][f"{which}_candidate_exact_match"])
+    entry = shared.registry.production()
+    assert entry["id"] == decision["candidate"] != before and entry["parent"] == before
+    assert entry["kind"] == "consolidation" and entry["on_top"] == "base"
+    lineage_drops = [e["drop"]["name"] for e in shared.registry.lineage() if e.get("drop")]
+    trained = decision["timings"]["consolidation_target_sft"]
+    assert "news-0" in lineage_drops and trained["seconds"] > 0  # its SFT saw drop 0's documents too
+    shown = shared.registry.summary()
+    assert "(consolidated: SFT on all knowledge)" in shown and "consolidation" in shown
+    # `past report`'s section on the stream, from this registry: the row and the plot
+    from past.evaluation.stream import stream_section
+
+    section = stream_section(shared.registry.root / "registry.json", tmp_path / "report.md")
+    assert f"| news-consolidate | promoted | consolidation | {m['new_candidate_exact_match']:.3f} |" in section
+    assert (tmp_path / "report_files/stream.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_consolidation_comes_on_schedule_every_n_promotions(template, tmp_path, flows, api_url):
+    """consolidate.every: once that many drops were promoted incrementally since the last rebuild (or the first
+    production), the next drop is consolidated straight away, with no incremental attempt."""
+    from past.continual.adaptation import consolidation_due, settings
+
+    root = tmp_path / "project"
+    project = project_at(root, copy_project(template, root, consolidate={"every": 1, "epochs": 3.0, "batch_size": 16}))
+    s = settings(project.params)
+    make_drop(project.landing, "news-a", 8)
+    first = flows.adapt("news-a", params=project.params)
+    assert first["decision"] == "promoted" and first["kind"] == "incremental"  # the first production: none due
+    assert consolidation_due(s, production_id(project))
+    make_drop(project.landing, "news-b", 9)
+    second = flows.adapt("news-b", params=project.params)
+    assert second["kind"] == second["stage"] == "consolidation" and "attempt" not in second
+    assert "target_sft" not in second["timings"] and second["timings"]["consolidation_target_sft"]["seconds"] > 0
+    assert second["decision"] == "promoted" and not consolidation_due(s, production_id(project))  # count restarts
+    assert project.registry.model(second["candidate"])["on_top"] == "target"  # consolidate.start: production's SFT
 
 
 def test_a_change_of_grading_rescores_production_and_the_candidate(shared, promoted, flows):
@@ -314,7 +380,7 @@ def test_a_flow_killed_at_each_step_converges_to_one_decision(template, tmp_path
     mid-evaluation, during record; every rerun resumes what the last one finished."""
     sft = {"steps": 6, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.05}  # any decision will do here
     root = tmp_path / "project"
-    project = project_at(root, copy_project(template, root, sft=sft))
+    project = project_at(root, copy_project(template, root, sft=sft, consolidate={"on_forgetting": False}))
     params = yaml.safe_load(Path(project.params).read_text())
     params["train"] = {"checkpoint_steps": 2}  # the adapt SFT checkpoints, so mid-SFT is a place to resume from
     Path(project.params).write_text(yaml.safe_dump(params))
@@ -393,7 +459,8 @@ def test_twenty_drops_landing_at_once_are_adapted_once_each_in_order(template, t
     """The real path under load: watch emits events, the deployment trigger (from prefect.yaml) starts adapt runs
     on a served deployment, one at a time; every drop is adapted exactly once, in landing order."""
     sft = {"steps": 1, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.0}  # any decision will do here
-    project = project_at(tmp_path / "project", copy_project(template, tmp_path / "project", sft=sft))
+    project = project_at(tmp_path / "project", copy_project(template, tmp_path / "project", sft=sft,
+                                                            consolidate={"on_forgetting": False}))
     load = land_and_serve(project, 20, flows.watch, api_url)
     names, runs, log = load["names"], load["runs"], load["log"]
     assert load["landed_seconds"] < 5

@@ -248,6 +248,30 @@ class OracleParams(Group):
     grpo: GRPOParams = Field(default_factory=GRPOParams)
 
 
+class ConsolidateParams(Group):
+    """A consolidation: one SFT pass over all the knowledge the lineage holds (the regression set's documents,
+    every promoted drop's, the new drop's) plus the production skill, instead of an SFT on the drop alone. It is
+    what a drop gets when its own candidate learned it but forgot earlier knowledge beyond `tolerance` or
+    `drift`, and the same gate decides it. No RL: the skill transfers, so it costs SFT alone. Off by default:
+    on the embedded default no setting measured so far keeps the regression set as well as production does
+    (README, A stream of drops)."""
+
+    on_forgetting: bool = Field(False, description="consolidate when a drop's candidate learned the drop but "
+                                                   "forgot earlier knowledge beyond tolerance or drift")
+    every: int = Field(0, ge=0, description="also consolidate instead of an incremental SFT once this many drops "
+                                            "were promoted since the lineage's last consolidation; 0: only on "
+                                            "forgetting")
+    start: Literal["production", "base"] = Field("production", description="production: its SFT weights (measured "
+                                                                           "best); base: the registered base")
+    epochs: float = Field(1.0, gt=0.0, description="passes over all knowledge (more moves the weights further "
+                                                   "from where the skill was extracted: measured worse)")
+    max_texts: int = Field(0, ge=0, description="at most this many documents, a seeded sample, when knowledge grows "
+                                                "large; 0: all of them")
+    lr: float = Field(3e-4, ge=0.0, description="peak learning rate")
+    batch_size: int = Field(32, ge=1, description="documents per step")
+    warmup_ratio: float = Field(0.05, ge=0.0, le=1.0, description="share of steps spent warming up")
+
+
 class AdaptParams(Group):
     """Continual adaptation (flows/): a knowledge drop lands, a better model comes out, a worse one never ships.
 
@@ -263,6 +287,9 @@ class AdaptParams(Group):
     regression_splits: list[str] = Field(["eval"], description="question splits of the regression set that are asked")
     regression_questions: int = Field(250, ge=0, description="regression questions asked (a fixed seeded sample); 0 "
                                                              "asks all")
+    earlier_questions: int = Field(250, ge=0, description="questions of the drops already in production's "
+                                                          "lineage asked too (a seeded sample of that size: the "
+                                                          "cost stays flat as the lineage grows); 0: none")
     source_set: str = Field("data/world/source", description="source-domain knowledge set that refresh_skill runs RL "
                                                              "on")
     on_top: Literal["target", "base"] = Field("target", description="target: SFT the drop on production's own SFT "
@@ -281,6 +308,7 @@ class AdaptParams(Group):
                                                             "(regression set and promoted drops) against forgetting")
     sft: SFTParams = Field(default_factory=lambda: SFTParams(steps=200, lr=3e-4),
                            description="SFT of a drop: a low lr and replay keep forgetting small")
+    consolidate: ConsolidateParams = Field(default_factory=ConsolidateParams)
     settle_seconds: float = Field(2.0, ge=0.0, description="a drop's files must be this old before it is picked up "
                                                            "(copies in progress)")
     reemit_after: float = Field(3600.0, ge=0.0, description="seconds after which a landed drop with no decision is "

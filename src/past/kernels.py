@@ -4,9 +4,14 @@ torch picks its CPU kernels by instruction set, and they round differently: ATen
 AVX2 or AVX-512 wide, MKL's GEMMs take another path on AVX-512, and under bf16 autocast oneDNN uses AMX
 where the CPU has it. Measured on the embedded `base` stage (100 steps, docs/reproducibility.md): bf16
 autocast gave four different models under four `ONEDNN_MAX_CPU_ISA` limits; fp32 gave one model for any
-oneDNN limit, another once ATen or MKL took their AVX2 path. Pinning ATen and MKL to AVX2 (an AVX2-only
-CPU's own choice) makes an AVX-512 or AMX machine compute exactly what an AVX2 machine computes, at no
-measured cost for the embedded model (fp32 compute on CPU: past.planner.resolved_precision).
+oneDNN limit, another once ATen or MKL took their AVX2 path. Pinning ATen to AVX2 (an AVX2-only CPU's own
+choice) makes an AVX-512 or AMX machine compute exactly what an AVX2 machine computes.
+
+MKL is pinned to its COMPATIBLE branch (SSE2, no approximate reciprocals), not AVX2: MKL honours every
+other branch on Intel CPUs only and silently takes its AUTO branch elsewhere. Measured: with `MKL_CBWR=AVX2`
+an AMD EPYC computed another model than the Intel Xeon the lock was written on (150 base steps: 69804e71
+against 5992a171); COMPATIBLE is the one branch MKL documents as the same on Intel and other x86 CPUs. It
+costs the embedded model ~20% of a stage's time (small GEMMs: the per-step overhead dominates).
 
 The variables are read when torch first dispatches a kernel, so they are set when `past` is imported
 (`past/__init__.py`), before any model is built. A variable the user set is left alone;
@@ -19,7 +24,7 @@ import os
 
 PINNED = {
     "ATEN_CPU_CAPABILITY": "avx2",  # ATen's vectorised CPU loops
-    "MKL_CBWR": "AVX2",             # MKL's conditional numerical reproducibility: the AVX2 code path everywhere
+    "MKL_CBWR": "COMPATIBLE",       # MKL's conditional numerical reproducibility: one code path on every x86 vendor
     "ONEDNN_MAX_CPU_ISA": "AVX2",   # oneDNN (bf16 matmuls, convolutions): no AMX / AVX-512 kernels
 }
 

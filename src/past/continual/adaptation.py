@@ -5,8 +5,15 @@ One knowledge drop -> maybe a new production model, with no RL on the new data:
     resolve (landing.py: confined, complete, hashed) -> validate (Great Expectations) and snapshot
     -> plan (ids, lambda, where to start) -> train (target SFT on the drop: `steps.sft`, as in the DVC stage,
     on production's SFT weights, with replay of earlier knowledge) -> inject (production skill at the
-    registered lambda) -> score (the drop's questions and the fixed regression set, candidate and
-    production) -> gate -> the registry records the decision (registry.py).
+    registered lambda) -> score (the drop's questions, the fixed regression set and a sample of the earlier
+    drops' questions, candidate and production) -> gate -> the registry records the decision (registry.py).
+
+Incremental SFT erodes a little earlier knowledge each time, and the gate's drift budget stops that from
+accumulating. With `consolidate.on_forgetting` (or every `consolidate.every` promotions), a candidate that
+learned its drop but forgot beyond tolerance or drift is followed by a *consolidation*: one SFT over all the
+knowledge the lineage holds plus the drop (from production's SFT weights or the base), with the production
+skill injected, decided by the same gate. PaST is what makes that affordable: the skill needs no RL on the new
+knowledge, so it costs SFT alone. (Off by default: none measured so far keeps the regression set; README.)
 
 Every function takes a typed plan (`plans.AdaptPlan`) or JSON-able values (paths as strings) and returns
 JSON-able values, so Prefect can cache results by the plan's key and a rerun after a crash skips the
@@ -24,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from past.config import Params, load_params
+from past.config import Params, SFTParams, load_params
 from past.continual.landing import Drop, DropNotReady, Pending, inspect_drop, load_drop
 from past.continual.launched import launch_sft
 from past.continual.plans import AdaptPlan, DropRef, Production, Ref, Regression, Start
@@ -143,35 +150,60 @@ def failure_report(err: Exception) -> dict:
 # ------------------------------------------------------------------------------------------ plan
 
 
-def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None) -> AdaptPlan:
-    """Everything that decides the candidate, and its id: the same inputs give the same candidate."""
+INCREMENTAL, CONSOLIDATION = "incremental", "consolidation"
+
+
+def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None, kind: str | None = None) -> AdaptPlan:
+    """Everything that decides the candidate, and its id: the same inputs give the same candidate. `kind`:
+    incremental (SFT on the drop + replay) or consolidation (SFT on all knowledge); None: consolidation when
+    `consolidate.every` promotions have passed since the lineage's last one, else incremental."""
     started = time.perf_counter()
     registry, a = s.registry, s.params.adapt
     production = registry.verify(ensure_production(s)["id"])  # before any work: weights and skill as recorded
     skill = registry.skill()
-    if a.on_top == "target":
+    kind = kind or (CONSOLIDATION if consolidation_due(s, production["id"]) else INCREMENTAL)
+    if kind not in (INCREMENTAL, CONSOLIDATION):
+        raise ValueError(f"kind: {kind!r}, expected {INCREMENTAL} or {CONSOLIDATION}")
+    on_top = a.on_top if kind == INCREMENTAL else {"base": "base", "production": "target"}[a.consolidate.start]
+    if on_top == "target":
         start = Start(kind="target", id=production["id"], path=str(registry.path(production["sft"])))
     else:
         start = Start(kind="base", id=production["base"], path=str(registry.path(registry.base()["path"])))
     lam = float(lam if lam is not None else a.lam if a.lam is not None else skill["lambda"])
     if not math.isfinite(lam):
         raise ValueError(f"lam: must be a finite number, got {lam!r}")
-    regression = regression_questions(s)
+    regression, earlier = regression_questions(s), earlier_questions(s, production["id"])
     inputs = {
-        "drop": drop["hash"], "production": production["id"], "start": start.id, "on_top": a.on_top,
-        "skill": skill["id"], "lambda": lam, "sft": a.sft.model_dump(), "replay": a.replay, "seed": s.params.seed,
-        "replay_pool": replay_pool_id(s, production),
+        "drop": drop["hash"], "production": production["id"], "start": start.id, "on_top": on_top,
+        "skill": skill["id"], "lambda": lam, "seed": s.params.seed, "replay_pool": replay_pool_id(s, production),
+        **({"sft": a.sft.model_dump(), "replay": a.replay} if kind == INCREMENTAL
+           else {"kind": kind, "consolidate": a.consolidate.model_dump()}),
     }
     key = digest(inputs)
     candidate = "m-" + key[:12]
     return AdaptPlan(
-        key=key, candidate=candidate, inputs=inputs, drop=DropRef(name=drop["name"], hash=drop["hash"]),
+        key=key, candidate=candidate, kind=kind, inputs=inputs, drop=DropRef(name=drop["name"], hash=drop["hash"]),
         snapshot=snapshot["snapshot"], production=production_ref(s, production), start=start,
         skill=Ref(id=skill["id"], path=str(registry.path(skill["path"]))), lam=lam,
         sft_dir=str(registry.model_dir(candidate) / "sft"), model_dir=str(registry.model_dir(candidate) / "model"),
         regression=Regression(id=regression["id"], count=len(regression["questions"]),
                               baseline=regression_baseline(registry, production["id"], regression["id"])),
+        earlier=Regression(id=earlier["id"], count=len(earlier["questions"]), baseline=earlier["baseline"])
+        if earlier["questions"] else None,
         new_questions=snapshot["questions"], eval_key=s.spec.key, seconds=round(time.perf_counter() - started, 3))
+
+
+def consolidation_due(s: Settings, production_id: str) -> bool:
+    """Whether `consolidate.every` drops were promoted incrementally since the lineage's last consolidation."""
+    every = s.params.adapt.consolidate.every
+    if not every:
+        return False
+    since = 0
+    for entry in s.registry.lineage(production_id):  # newest first
+        if entry.get("kind") == CONSOLIDATION or not entry.get("drop"):
+            break
+        since += 1
+    return since >= every
 
 
 def production_ref(s: Settings, production: dict) -> Production:
@@ -190,18 +222,40 @@ def replay_pool_id(s: Settings, production: dict) -> str:
     return digest({"regression": _set_hash(s.regression_set), "drops": drops})
 
 
+def lineage_drops(s: Settings, production_id: str) -> list[Path]:
+    """The snapshots of the drops production's lineage learned, oldest first."""
+    return [s.registry.drop_dir(entry["drop"]["hash"]) for entry in reversed(s.registry.lineage(production_id))
+            if entry.get("drop")]
+
+
+def known_documents(s: Settings, production_id: str) -> list[str]:
+    """Every document production's knowledge came from: the regression set's and its lineage's drops'."""
+    pool = [d["text"] for d in read_jsonl(s.regression_set / DOCUMENTS)]
+    for folder in lineage_drops(s, production_id):
+        pool += [d["text"] for d in read_jsonl(folder / DOCUMENTS)]
+    return pool
+
+
 def replay_texts(s: Settings, production_id: str, count: int, seed: int) -> list[str]:
     """`count` documents of earlier knowledge (regression set + drops already in production), seeded."""
     if count <= 0:
         return []
-    pool = [d["text"] for d in read_jsonl(s.regression_set / DOCUMENTS)]
-    for entry in s.registry.lineage(production_id):
-        if entry.get("drop"):
-            pool += [d["text"] for d in read_jsonl(s.registry.drop_dir(entry["drop"]["hash"]) / DOCUMENTS)]
+    pool = known_documents(s, production_id)
     rng = random.Random(seed)
     if count <= len(pool):
         return rng.sample(pool, count)
     return [pool[i % len(pool)] for i in range(count)]
+
+
+def consolidation_texts(s: Settings, p: AdaptPlan) -> tuple[list[str], SFTParams]:
+    """All knowledge (production's and the drop's), capped at `consolidate.max_texts` by a seeded sample,
+    and the SFT that makes `consolidate.epochs` passes over it."""
+    c = s.params.adapt.consolidate
+    documents = known_documents(s, p.production.id) + [d["text"] for d in read_jsonl(Path(p.snapshot) / DOCUMENTS)]
+    if c.max_texts and len(documents) > c.max_texts:
+        documents = random.Random(s.params.seed).sample(documents, c.max_texts)
+    steps = max(1, math.ceil(c.epochs * len(documents) / c.batch_size))
+    return documents, SFTParams(steps=steps, lr=c.lr, batch_size=c.batch_size, warmup_ratio=c.warmup_ratio)
 
 
 def train(s: Settings, p: AdaptPlan) -> dict:
@@ -214,20 +268,24 @@ def train(s: Settings, p: AdaptPlan) -> dict:
 
     set_threads(s.params.threads)
     a = s.params.adapt
-    documents = [d["text"] for d in read_jsonl(Path(p.snapshot) / DOCUMENTS)]
-    replayed = round(len(documents) * a.replay / (1 - a.replay)) if a.replay else 0
-    documents += replay_texts(s, p.production.id, replayed, s.params.seed)
+    if p.kind == CONSOLIDATION:
+        documents, sft = consolidation_texts(s, p)
+        replayed = 0
+    else:
+        documents, sft = [d["text"] for d in read_jsonl(Path(p.snapshot) / DOCUMENTS)], a.sft
+        replayed = round(len(documents) * a.replay / (1 - a.replay)) if a.replay else 0
+        documents += replay_texts(s, p.production.id, replayed, s.params.seed)
     steps.check_memory(s.params, Path(p.start.path), "adapt_sft", documents)
     work = s.registry.root / "work" / f"{p.candidate}-sft"  # its checkpoints; removed once sft/ is saved
     dtype = steps.served_dtype(s.params, Path(p.start.path))
     train = s.params.train
     if is_launched(train.launcher, train.python):  # its own processes: every GPU of this worker, the training env
-        launch_sft(s.params_path, train, Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir), work,
+        launch_sft(s.params_path, train, Path(p.start.path), documents, sft, s.params.seed, Path(p.sft_dir), work,
                    str(dtype).removeprefix("torch."))
     else:
-        steps.sft(Path(p.start.path), documents, a.sft, s.params.seed, Path(p.sft_dir),
+        steps.sft(Path(p.start.path), documents, sft, s.params.seed, Path(p.sft_dir),
                   steps.training_run(s.params, work=work), dtype)
-    return {"sft_dir": p.sft_dir, "texts": len(documents), "replayed": replayed,
+    return {"sft_dir": p.sft_dir, "texts": len(documents), "replayed": replayed, "steps": sft.steps,
             "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -238,7 +296,7 @@ def inject_skill(s: Settings, p: AdaptPlan) -> dict:
 
     steps.inject(Path(p.sft_dir), Path(p.skill.path), p.lam, Path(p.model_dir),
                  card={"drop": p.drop.name, "drop_hash": p.drop.hash, "parent": p.production.id,
-                       "candidate": p.candidate})
+                       "candidate": p.candidate, "kind": p.kind})
     return {"model_dir": p.model_dir, "weights_sha256": weights_sha256(p.model_dir),
             "seconds": round(time.perf_counter() - started, 3)}
 
@@ -257,9 +315,38 @@ def regression_questions(s: Settings) -> dict:
     return {"id": digest([[q["id"], q["question"], q["answers"]] for q in questions])[:16], "questions": questions}
 
 
+def earlier_questions(s: Settings, production_id: str) -> dict:
+    """The questions of the drops production's lineage learned (their `regression_splits`), a seeded sample
+    of `earlier_questions` of them: what the gate protects grows with the lineage, its cost does not. With
+    the baseline `drift` is measured from: each drop's score when it was learned (its promotion's), weighted
+    by its share of the sample, so a drop forgotten by small steps is caught like the regression set."""
+    a = s.params.adapt
+    learned = {entry["drop"]["hash"]: entry.get("metrics", {}).get("new_candidate_exact_match")
+               for entry in s.registry.lineage(production_id) if entry.get("drop")}  # newest first
+    questions = []
+    for drop_hash in reversed(learned):  # oldest first: a stable order, so the seeded sample is too
+        path = s.registry.drop_dir(drop_hash) / QUESTIONS
+        if path.exists():
+            questions += [{**q, "_drop": drop_hash} for q in read_jsonl(path)
+                          if q.get("split", "eval") in a.regression_splits]
+    if len(questions) > a.earlier_questions:
+        questions = random.Random(s.params.seed).sample(questions, a.earlier_questions)
+    scores = [learned[q.pop("_drop")] for q in questions]
+    baseline = ({"model": "each drop when learned", "exact_match": round(sum(scores) / len(scores), 4)}
+                if questions and None not in scores else None)
+    return {"id": digest([[q["id"], q["question"], q["answers"]] for q in questions])[:16], "questions": questions,
+            "baseline": baseline}
+
+
+SETS = ("new", "regression", "earlier")  # what a candidate is scored on: the drop's questions, the original
+# regression set, the earlier drops' questions
+
+
 def questions_for(s: Settings, which: str, p: AdaptPlan) -> list[dict]:
     if which == "regression":
         return regression_questions(s)["questions"]
+    if which == "earlier":
+        return earlier_questions(s, p.production.id)["questions"]
     path = Path(p.snapshot) / QUESTIONS
     return read_jsonl(path) if path.exists() else []
 
@@ -294,35 +381,55 @@ def regression_baseline(registry: Registry, production_id: str, regression_id: s
     return None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's answer: promote or not, why, and whether the drop itself was learned (a candidate that
+    learned it and only forgot earlier knowledge is what a consolidation can fix)."""
+
+    promote: bool
+    learned: bool
+    reasons: list[str]
+
+    @property
+    def forgot(self) -> bool:
+        return self.learned and not self.promote
+
+
 def gate(scores: dict, tolerance: float, min_gain: float, drift: float = 1.0,
-         baseline: dict | None = None) -> tuple[bool, list[str]]:
+         baseline: dict | None = None, earlier_baseline: dict | None = None) -> Verdict:
     """Promote only if the candidate answers the drop's questions better than production, loses no more
-    than `tolerance` exact match on the regression set against production and no more than `drift` against
-    the lineage's `baseline` (its first measured model). Returns (promote, reasons)."""
+    than `tolerance` exact match against production on the regression set and on the earlier drops'
+    questions (when scored), and no more than `drift` against their baselines: the lineage's first measured
+    model on the regression set, each drop's score when it was learned on the earlier drops'."""
     new_c, new_p = scores["new"]["candidate"]["exact_match"], scores["new"]["production"]["exact_match"]
-    reg_c, reg_p = scores["regression"]["candidate"]["exact_match"], scores["regression"]["production"]["exact_match"]
-    reasons, ok = [], True
-    if new_c > new_p + min_gain:
+    reasons, kept = [], True
+    learned = new_c > new_p + min_gain
+    if learned:
         reasons.append(f"new questions: candidate {new_c:.3f} > production {new_p:.3f}"
                        + (f" + min_gain {min_gain:g}" if min_gain else ""))
     else:
-        ok = False
         reasons.append(f"new questions: candidate {new_c:.3f} does not beat production {new_p:.3f}"
                        + (f" by more than {min_gain:g}" if min_gain else ""))
-    loss = round(reg_p - reg_c, 4)
-    if loss <= tolerance + 1e-9:
-        reasons.append(f"regression set: {reg_p:.3f} -> {reg_c:.3f} "
-                       f"(loss {max(loss, 0):.3f} <= tolerance {tolerance:g})")
-    else:
-        ok = False
-        reasons.append(f"regression set: {reg_p:.3f} -> {reg_c:.3f} (loss {loss:.3f} > tolerance {tolerance:g})")
-    if baseline is not None:
-        total = round(baseline["exact_match"] - reg_c, 4)
+    for which, name in (("regression", "regression set"), ("earlier", "earlier drops")):
+        if not scores.get(which):
+            continue
+        after, before = scores[which]["candidate"]["exact_match"], scores[which]["production"]["exact_match"]
+        loss = round(before - after, 4)
+        within = loss <= tolerance + 1e-9
+        kept &= within
+        reasons.append(f"{name}: {before:.3f} -> {after:.3f} (loss {max(loss, 0) if within else loss:.3f} "
+                       f"{'<=' if within else '>'} tolerance {tolerance:g})")
+    references = (("regression", "regression", baseline), ("earlier", "earlier drops", earlier_baseline))
+    for which, name, reference in references:
+        if reference is None or not scores.get(which):
+            continue
+        after = scores[which]["candidate"]["exact_match"]
+        total = round(reference["exact_match"] - after, 4)
         if total > drift + 1e-9:
-            ok = False
-            reasons.append(f"regression drift since {baseline['model']}: {baseline['exact_match']:.3f} -> {reg_c:.3f} "
+            kept = False
+            reasons.append(f"{name} drift since {reference['model']}: {reference['exact_match']:.3f} -> {after:.3f} "
                            f"(total loss {total:.3f} > drift {drift:g})")
-    return ok, reasons
+    return Verdict(promote=learned and kept, learned=learned, reasons=reasons)
 
 
 def model_entry(s: Settings, p: AdaptPlan, injected: dict, scores: dict, run: str | None) -> dict:
@@ -333,14 +440,14 @@ def model_entry(s: Settings, p: AdaptPlan, injected: dict, scores: dict, run: st
         "sft": str(Path(p.sft_dir).relative_to(registry.root)),
         "base": registry.production()["base"] if registry.production() else None,
         "skill": p.skill.id, "lambda": p.lam, "drop": p.drop.model_dump(), "parent": p.production.id,
-        "on_top": p.start.kind, "run": run, "weights_sha256": injected["weights_sha256"],
+        "on_top": p.start.kind, "kind": p.kind, "run": run, "weights_sha256": injected["weights_sha256"],
         "metrics": metrics_summary(scores, p.regression.id),
     }
 
 
 def metrics_summary(scores: dict, regression_id: str | None = None) -> dict:
     out = {f"{which}_{model}_exact_match": scores[which][model]["exact_match"]
-           for which in ("new", "regression") for model in ("candidate", "production") if model in scores[which]}
+           for which in SETS if scores.get(which) for model in ("candidate", "production") if model in scores[which]}
     if regression_id:
         out["regression_set"] = regression_id
     return out
@@ -356,5 +463,6 @@ def _set_hash(folder: Path) -> str:
 
 
 __all__ = ["Settings", "settings", "ensure_production", "resolve_drop", "validate_and_snapshot", "failure_report",
-           "plan", "train", "inject_skill", "score", "questions_for", "gate", "model_entry", "metrics_summary",
-           "regression_questions", "replay_texts"]
+           "plan", "consolidation_due", "train", "inject_skill", "score", "questions_for", "gate", "Verdict",
+           "model_entry", "metrics_summary", "regression_questions", "earlier_questions", "replay_texts",
+           "known_documents", "consolidation_texts", "INCREMENTAL", "CONSOLIDATION", "SETS"]

@@ -45,6 +45,7 @@ class DropRef(_Frozen):
 class AdaptPlan(_Frozen):
     key: str  # sha256 of `inputs`: the same inputs give the same candidate
     candidate: str
+    kind: str  # incremental (SFT on the drop + replay) or consolidation (SFT on all knowledge)
     inputs: dict
     drop: DropRef
     snapshot: str
@@ -55,6 +56,7 @@ class AdaptPlan(_Frozen):
     sft_dir: str
     model_dir: str
     regression: Regression
+    earlier: Regression | None  # the earlier drops' questions; None before the lineage has any
     new_questions: int
     eval_key: str  # EvalSpec.key: what the scores depend on besides model and questions
     seconds: float = 0.0

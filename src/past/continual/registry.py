@@ -340,15 +340,17 @@ class Registry:
             return "\n".join(lines + ["  no production model yet"])
         drop = prod.get("drop") or {}
         lines.append(f"  production: {prod['id']}  ({prod['path']})")
-        lines.append(f"    from drop {drop.get('name', '-')} ({drop.get('hash', '-')[:12]}), skill {prod['skill']} "
-                     f"at lambda {prod['lambda']:g}, parent {prod.get('parent') or '-'}")
+        how = " (consolidated: SFT on all knowledge)" if prod.get("kind") == "consolidation" else ""
+        lines.append(f"    from drop {drop.get('name', '-')} ({drop.get('hash', '-')[:12]}){how}, "
+                     f"skill {prod['skill']} at lambda {prod['lambda']:g}, parent {prod.get('parent') or '-'}")
         for name, value in sorted(prod.get("metrics", {}).items()):
             lines.append(f"    {name}: {value}")
-        lines.append(f"  models: {len(state['models'])}, skills: {len(state['skills'])}, "
-                     f"decisions: {len(state['decisions'])}")
+        consolidations = sum(m.get("kind") == "consolidation" for m in state["models"].values())
+        lines.append(f"  models: {len(state['models'])} ({consolidations} consolidated), "
+                     f"skills: {len(state['skills'])}, decisions: {len(state['decisions'])}")
         for d in state["decisions"][-decisions:]:
             drop = d.get("drop", {})
-            lines.append(f"  {d['at']}  {d['decision']:<8} {d.get('stage', ''):<9} "
+            lines.append(f"  {d['at']}  {d['decision']:<8} {d.get('stage', ''):<13} "
                          f"{drop.get('name', '-'):<20} {d.get('candidate') or '-':<16} "
                          f"{'; '.join(d.get('reasons', []))}")
         return "\n".join(lines)

@@ -21,6 +21,7 @@ from past.evaluation.metrics_diff import Change, changes, dvc_json, format_chang
     metric_key
 from past.evaluation.noise import BEYOND, CHANGED, DEFAULT_PATH, UNCHANGED, UNKNOWN, WIDTH, WITHIN, NoiseFloors, \
     as_number, is_number, verdict
+from past.evaluation.stream import stream_section
 from past.evaluation.vega import to_png
 
 WORKSPACE = "workspace"  # DVC's name for the working tree in plots diff
@@ -128,11 +129,25 @@ def write_report(base: str, output: Path, cwd: Path | None = None, noise: Path |
              metric_table(top, base, floors, kind="headline"),
              metric_details(rest, base, floors),
              "### Params", markdown_table(params_diff(base, cwd), base, WORKSPACE, kind="param"),
-             "### Plots", plots_section(changed_plots(base, root, floors), output),
-             footer(floors, cwd)]
+             "### Plots", plots_section(changed_plots(base, root, floors), output)]
+    stream = stream_section(_registry_state(cwd), output)
+    if stream:  # the workspace's flows have adapted drops: how the stream went
+        parts += ["### Continual adaptation", stream]
+    parts.append(footer(floors, cwd))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     return output
+
+
+def _registry_state(cwd: Path) -> Path:
+    """The workspace's registry.json (params.yaml's adapt.registry, relative to it)."""
+    from past.config import ConfigError, load_params
+
+    try:
+        registry = load_params(cwd / "params.yaml").adapt.registry
+    except ConfigError:  # no or unreadable params: the params diff says so; the default registry's place
+        return cwd / "models/registry/registry.json"
+    return (cwd / registry) / "registry.json"
 
 
 def metric_table(rows: list[tuple[str, Change]], base: str, floors: NoiseFloors, kind: str = "metric") -> str:
