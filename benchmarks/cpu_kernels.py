@@ -33,7 +33,7 @@ from past.kernels import PINNED
 from past.pipeline_repo import make_pipeline_repo, run
 
 MACHINES = {  # what each emulated machine's CPU offers torch's kernel libraries
-    "AMX (this CPU)": {},
+    "this CPU, uncapped": {},  # the Xeon with AMX where the table in docs/reproducibility.md was measured
     "AVX-512 BF16, no AMX": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"},
     "AVX-512, no BF16": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
     "AVX2 only": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
