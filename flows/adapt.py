@@ -2,9 +2,9 @@
 
     resolve -> validate (+ snapshot) -> plan -> target SFT -> inject skill -> evaluate -> gate -> record
 
-A candidate that learned the drop but forgot earlier knowledge beyond the gate's tolerance or drift is
-followed, in the same run, by a consolidation (SFT from the base on all knowledge + the production skill),
-which the same gate decides (`past.continual.adaptation`).
+With `adapt.consolidate.on_forgetting`, a candidate that learned the drop but forgot earlier knowledge beyond
+the gate's tolerance or drift is followed, in the same run, by a consolidation (one SFT over all knowledge +
+the production skill), which the same gate decides (`past.continual.adaptation`).
 
 Thin: every step is a function of `past.continual.adaptation`; this file adds Prefect's retries (I/O steps only;
 never a failed contract), caching by input hash (a rerun after a crash skips the steps that finished),
@@ -178,7 +178,7 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
         return decision
 
     a = s.params.adapt
-    verdict, injected, scores = _candidate(params, p, timings)
+    verdict, injected, scores = _candidate(s, params, p, timings)
     attempt = None
     if verdict.forgot and a.consolidate.on_forgetting and p.kind == steps.INCREMENTAL:
         attempt = {"candidate": p.candidate, "reasons": verdict.reasons,
@@ -188,7 +188,7 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
             registry.discard(p.candidate)
         p = run_step(plan, timings, "plan_consolidation", params, found, snapshot, lam, steps.CONSOLIDATION)
         base.update(candidate=p.candidate)
-        verdict, injected, scores = _candidate(params, p, timings)
+        verdict, injected, scores = _candidate(s, params, p, timings)
     timings["total"] = {"seconds": round(time.perf_counter() - started, 3)}  # up to the decision
     decision = {**base, "id": f"{run_id}:{p.key[:16]}", "decision": "promoted" if verdict.promote else "rejected",
                 "stage": "gate" if p.kind == steps.INCREMENTAL else steps.CONSOLIDATION, "kind": p.kind,
@@ -212,10 +212,9 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     return decision
 
 
-def _candidate(params: str, p: AdaptPlan, timings: dict) -> tuple:
+def _candidate(s: steps.Settings, params: str, p: AdaptPlan, timings: dict) -> tuple:
     """Train, inject and score one candidate (each step cached by the plan's key), then gate it; returns
     (verdict, injected, scores). A consolidation's steps are timed as consolidation_*."""
-    s = steps.settings(params)
     prefix = "" if p.kind == steps.INCREMENTAL else f"{p.kind}_"
     cache = s.registry.cache_dir
     run_step(target_sft, timings, f"{prefix}target_sft", params, p, storage=cache,

@@ -141,13 +141,13 @@ def write_report(base: str, output: Path, cwd: Path | None = None, noise: Path |
 
 def _registry_state(cwd: Path) -> Path:
     """The workspace's registry.json (params.yaml's adapt.registry, relative to it)."""
-    from past.config import ConfigError, load_params
+    from past.config import AdaptParams, ConfigError, load_params
 
     try:
         registry = load_params(cwd / "params.yaml").adapt.registry
     except ConfigError:  # no or unreadable params: the params diff says so; the default registry's place
-        return cwd / "models/registry/registry.json"
-    return (cwd / registry) / "registry.json"
+        registry = AdaptParams().registry
+    return cwd / registry / "registry.json"
 
 
 def metric_table(rows: list[tuple[str, Change]], base: str, floors: NoiseFloors, kind: str = "metric") -> str:
