@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ["models/base", "models/target_sft", "models/past", "models/skill", "data/world/source",
-            "data/world/target"]
+            "data/world/target", "data/world/p0"]
 
 
 def make_workdir(project: Path, workdir: Path, overrides: list[str]) -> Path:

@@ -5,10 +5,14 @@ of a checkout's `dvc repro` outputs (`adapt_latency.make_workdir`), each through
 pass, then the `adapt` flow, under a throw-away local Prefect server. After each drop, production is scored on
 every drop's questions so far and on the original target set. Arms, each a fresh copy landing the same drops:
 
-    past          the defaults: PaST injection, the earlier drops' questions protected by the gate
-    consolidate   the same, plus a consolidation when a candidate forgets (consolidate.on_forgetting: true)
-    before        the gate before earlier drops were protected (earlier_questions: 0)
-    sft-only      no skill (lambda 0, the pipeline's target SFT as the first production), as `past` otherwise
+    past                         the defaults: PaST injection at the skill's lambda, replay of earlier documents,
+                                 the earlier drops' questions protected by the gate
+    sft-only                     no skill (lambda 0, the pipeline's target SFT as the first production)
+    pretraining-replay           past, plus replay of the base's pre-training mixture (adapt.replay_pretraining:
+                                 0.2) and each candidate's lambda chosen on validation questions (adapt.lambdas)
+    pretraining-replay-sft-only  the same without the skill
+    consolidate                  past, plus a consolidation when a candidate forgets (consolidate.on_forgetting)
+    before                       the gate before earlier drops were protected (earlier_questions: 0)
 
 Per arm: drops adopted, ACC (mean final accuracy over the drops), BWT (mean final minus just-learned accuracy,
 every drop but the last), the mean just-learned accuracy, the original set at the start and the end, median and
@@ -35,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,9 +49,11 @@ from adapt_latency import announce, make_workdir  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 ARMS = {
     "past": [],
+    "sft-only": ["lam=0.0"],
+    "pretraining-replay": ["replay_pretraining=0.2", "lambdas=[0.0,0.25,0.5,0.75]"],
+    "pretraining-replay-sft-only": ["replay_pretraining=0.2", "lam=0.0"],
     "consolidate": ["consolidate.on_forgetting=true"],
     "before": ["earlier_questions=0"],
-    "sft-only": ["lam=0.0"],
 }
 
 
@@ -67,7 +74,7 @@ def run_arm(arm: str, project: Path, workdir: Path, drops: int, people: int, ext
 
     torch.set_num_threads(1)
     params = make_workdir(project, workdir, ARMS[arm] + extra)
-    if arm == "sft-only":  # the first production has no skill either: the pipeline's target SFT, lambda 0
+    if arm.endswith("sft-only"):  # the first production has no skill either: the pipeline's target SFT, lambda 0
         shutil.rmtree(workdir / "models/past")
         shutil.copytree(workdir / "models/target_sft", workdir / "models/past")
         data = yaml.safe_load(params.read_text())
@@ -97,6 +104,7 @@ def run_arm(arm: str, project: Path, workdir: Path, drops: int, people: int, ext
             score = lambda qs: steps.score(s.spec, model, qs, tokenizer, desc="stream")["exact_match"]  # noqa: E731
             matrix.append([round(score(qs), 4) for qs in questions])
             row = {"drop": k + 1, "decision": decision["decision"], "kind": decision.get("kind", "incremental"),
+                   "lambda": decision.get("lambda"),
                    "attempt": (decision.get("attempt") or {}).get("reasons"), "reasons": decision["reasons"],
                    "new": matrix[-1][-1], "average": round(statistics.fmean(matrix[-1]), 4),
                    "original": round(score(original), 4), "seconds": round(seconds, 1),
@@ -164,6 +172,8 @@ def summarize(result: dict) -> dict:
             "consolidations": sum(r["kind"] == "consolidation" and r["decision"] == "promoted" for r in rows),
             **figures(result["matrix"]), "original_first": result["original_first"],
             "original_last": rows[-1]["original"], "median_s": round(statistics.median(seconds), 1),
+            "lambdas": dict(sorted(Counter(f"{r['lambda']:g}" for r in rows
+                                           if r["decision"] == "promoted" and r.get("lambda") is not None).items())),
             "max_s": max(seconds)}
 
 
@@ -232,7 +242,8 @@ def main(argv: list[str] | None = None) -> None:
 
         by_arm = {r["arm"]: r["rows"] for r in results}
         main_arm = "past" if "past" in by_arm else args.arms[0]
-        other = next((a for a in ("sft-only", "before", "consolidate") if a in by_arm and a != main_arm), None)
+        other = next((a for a in ("sft-only", "pretraining-replay", "before", "consolidate") if a in by_arm and a != main_arm),
+                     None)
         plot_stream(by_arm[main_arm], args.plot, f"{args.drops} drops of {args.people} new people, {main_arm}",
                     compare=by_arm.get(other), compare_label=other or "")
 

@@ -189,6 +189,8 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
         p = run_step(plan, timings, "plan_consolidation", params, found, snapshot, lam, steps.CONSOLIDATION)
         base.update(candidate=p.candidate)
         verdict, injected, scores = _candidate(s, params, p, timings)
+    base.update({"lambda": injected["lambda"]},
+                **({"lambda_choice": injected["lambda_choice"]} if "lambda_choice" in injected else {}))
     timings["total"] = {"seconds": round(time.perf_counter() - started, 3)}  # up to the decision
     decision = {**base, "id": f"{run_id}:{p.key[:16]}", "decision": "promoted" if verdict.promote else "rejected",
                 "stage": "gate" if p.kind == steps.INCREMENTAL else steps.CONSOLIDATION, "kind": p.kind,
@@ -199,7 +201,7 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     failpoints.reached("adapt:recorded")
     promoted = decision["decision"] == "promoted"
     payload = {"drop": found["name"], "drop_hash": found["hash"], "stage": decision["stage"],
-               "reasons": decision["reasons"], "metrics": decision.get("metrics", {}), "lambda": p.lam,
+               "reasons": decision["reasons"], "metrics": decision.get("metrics", {}), "lambda": injected["lambda"],
                "previous": decision["production_before"], "production": decision["production_after"]}
     related = [events.drop_resource(found["hash"], found["name"]) | {"prefect.resource.role": "drop"},
                events.skill_resource(p.skill.id, "skill")]

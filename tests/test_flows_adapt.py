@@ -529,3 +529,46 @@ def test_the_adapt_flows_sft_runs_under_the_launcher_and_matches_one_process(tem
     update = sum(float(((a[k] - start[k]) ** 2).sum()) for k in start) ** 0.5
     apart = sum(float(((a[k] - b[k]) ** 2).sum()) for k in start) ** 0.5
     assert 0 < apart / update < 0.10, f"{apart / update:.3f} of the SFT update"
+
+
+def test_replay_mixes_in_the_pretraining_set_and_lambda_is_chosen_on_validation_questions(template, tmp_path):
+    """adapt.replay_pretraining: that share of the replayed texts comes from the base's pre-training mixture, the
+    rest from earlier documents; adapt.lambdas: each candidate's lambda is chosen on the regression set's
+    validation split (never the questions the gate asks), a wrecking lambda is not chosen, and the served
+    weights are the chosen lambda's."""
+    from past import steps
+    from past.config import load_params
+    from past.continual import adaptation
+    from past.continual.registry import weights_sha256
+
+    root = tmp_path / "project"
+    params = copy_project(template, root, replay_pretraining=0.25, lambdas=[0.0, 0.5, 8.0])
+    s = adaptation.settings(params)
+    production = adaptation.ensure_production(s)
+    texts = adaptation.replay_texts(s, production["id"], 100, seed=0)
+    mixture, known = set(adaptation.pretraining_texts(s)), set(adaptation.known_documents(s, production["id"]))
+    assert mixture and not mixture & known
+    assert (sum(t in mixture for t in texts), sum(t in known for t in texts)) == (25, 75)
+
+    validation, gated = adaptation.validation_questions(s), adaptation.regression_questions(s)["questions"]
+    assert validation and {q["split"] for q in validation} == {"oracle"}
+    assert not {q["id"] for q in validation} & {q["id"] for q in gated}
+    # the choice on a candidate without that replay (it is harmful on this small, dense world: README)
+    s = adaptation.settings(write_params(root, "params-choice.yaml", lambdas=[0.0, 0.5, 8.0]))
+    make_drop(root / "landing", "news-choice", 7)
+    drop = adaptation.resolve_drop(s, "news-choice")
+    p = adaptation.plan(s, drop, adaptation.validate_and_snapshot(s, drop))
+    assert p.lam is None and p.lambdas == [0.0, 0.5, 8.0]
+    adaptation.train(s, p)
+    injected = adaptation.inject_skill(s, p)
+    choice = injected["lambda_choice"]["exact_match"]
+    assert set(choice) == {"0", "0.5", "8"} and injected["lambda_choice"]["questions"] == len(validation)
+    best = max(choice.values())
+    assert injected["lambda"] == min((float(k) for k, v in choice.items() if v == best), key=abs)
+    assert injected["lambda"] != 8.0 and choice["8"] < best  # lambda 8 wrecks the stored facts
+    again = steps.inject(Path(p.sft_dir), Path(p.skill.path), injected["lambda"], tmp_path / "again")
+    assert weights_sha256(again) == injected["weights_sha256"]
+    assert adaptation.model_entry(s, p, injected, {}, None)["lambda"] == injected["lambda"]
+
+    with pytest.raises(ValueError, match="adapt.validation_splits"):
+        load_params(write_params(root, "params-bad.yaml", lambdas=[0.0], validation_splits=["eval"]))

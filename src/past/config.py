@@ -295,8 +295,13 @@ class AdaptParams(Group):
     on_top: Literal["target", "base"] = Field("target", description="target: SFT the drop on production's own SFT "
                                                                     "weights (knowledge accumulates); base: on the "
                                                                     "registered base model")
-    lam: float | None = Field(None, description="lambda override for injection; null uses the lambda registered with "
-                                                "the skill")
+    lam: float | None = Field(None, description="lambda override for injection; null: chosen among `lambdas` (or, "
+                                                "with none, the lambda registered with the skill)")
+    lambdas: list[float] = Field([], description="each candidate's lambda, chosen on the "
+                                 "regression set's `validation_splits` (questions the gate never asks; ties to the "
+                                 "smallest |lambda|); []: the lambda registered with the skill")
+    validation_splits: list[str] = Field(["oracle"], description="question splits of the regression set lambda is "
+                                                                 "chosen on (disjoint from regression_splits)")
     tolerance: float = Field(0.04, ge=0.0, le=1.0, description="largest allowed loss of exact match on the regression "
                                                                "set, against production")
     drift: float = Field(0.08, ge=0.0, le=1.0, description="largest allowed total loss on the regression set since "
@@ -306,6 +311,12 @@ class AdaptParams(Group):
                                                              "questions by more than this")
     replay: float = Field(0.9, ge=0.0, le=0.99, description="share of SFT texts replayed from earlier knowledge "
                                                             "(regression set and promoted drops) against forgetting")
+    pretraining_set: str = Field("data/world/p0", description="knowledge set the base was pre-trained on (its "
+                                                             "documents and worked QA pairs, mixed as in `base`); "
+                                                             "empty: none")
+    replay_pretraining: float = Field(0.0, ge=0.0, le=1.0, description="share of the replayed texts drawn from "
+                                      "`pretraining_set` (0.2 measured to keep the embedded default's QA ability over 20 "
+                                      "drops; harmful on the tests' denser world: measure it on yours)")
     sft: SFTParams = Field(default_factory=lambda: SFTParams(steps=200, lr=3e-4),
                            description="SFT of a drop: a low lr and replay keep forgetting small")
     consolidate: ConsolidateParams = Field(default_factory=ConsolidateParams)
@@ -318,6 +329,13 @@ class AdaptParams(Group):
     max_document_chars: int = Field(200_000, ge=0, description="longest document a drop may hold (SFT repeats "
                                                                "documents to fill its steps); 0: no limit")
     max_drop_mb: float = Field(256.0, ge=0.0, description="largest drop, its data files together, in MB; 0: no limit")
+
+    @model_validator(mode="after")
+    def _lambda_is_not_chosen_on_the_gate_questions(self):
+        if self.lambdas and set(self.validation_splits) & set(self.regression_splits):
+            raise Mismatch("validation_splits", "must not share a split with {at}regression_splits: lambda would be "
+                                                "chosen on the questions the gate asks")
+        return self
 
 
 class LoraParams(Group):

@@ -27,6 +27,7 @@ import json
 import math
 import random
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,13 +170,19 @@ def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None, kind
         start = Start(kind="target", id=production["id"], path=str(registry.path(production["sft"])))
     else:
         start = Start(kind="base", id=production["base"], path=str(registry.path(registry.base()["path"])))
-    lam = float(lam if lam is not None else a.lam if a.lam is not None else skill["lambda"])
-    if not math.isfinite(lam):
+    lam = lam if lam is not None else a.lam if a.lam is not None else None if a.lambdas else skill["lambda"]
+    if lam is not None and not math.isfinite(lam):
         raise ValueError(f"lam: must be a finite number, got {lam!r}")
+    lambdas = [] if lam is not None else list(a.lambdas)
+    if lambdas and not validation_questions(s):
+        raise DataError(f"{s.regression_set / QUESTIONS}: no questions in adapt.validation_splits {a.validation_splits} "
+                        f"to choose lambda on; pin adapt.lam or set adapt.lambdas: []")
+    pretraining_texts(s)  # a missing pre-training set fails here, before any training
     regression, earlier = regression_questions(s), earlier_questions(s, production["id"])
     inputs = {
         "drop": drop["hash"], "production": production["id"], "start": start.id, "on_top": on_top,
-        "skill": skill["id"], "lambda": lam, "seed": s.params.seed, "replay_pool": replay_pool_id(s, production),
+        "skill": skill["id"], **({"lambda": float(lam)} if lam is not None else {"lambdas": lambdas}),
+        "seed": s.params.seed, "replay_pool": replay_pool_id(s, production),
         **({"sft": a.sft.model_dump(), "replay": a.replay} if kind == INCREMENTAL
            else {"kind": kind, "consolidate": a.consolidate.model_dump()}),
     }
@@ -184,7 +191,8 @@ def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None, kind
     return AdaptPlan(
         key=key, candidate=candidate, kind=kind, inputs=inputs, drop=DropRef(name=drop["name"], hash=drop["hash"]),
         snapshot=snapshot["snapshot"], production=production_ref(s, production), start=start,
-        skill=Ref(id=skill["id"], path=str(registry.path(skill["path"]))), lam=lam,
+        skill=Ref(id=skill["id"], path=str(registry.path(skill["path"]))),
+        lam=float(lam) if lam is not None else None, lambdas=lambdas,
         sft_dir=str(registry.model_dir(candidate) / "sft"), model_dir=str(registry.model_dir(candidate) / "model"),
         regression=Regression(id=regression["id"], count=len(regression["questions"]),
                               baseline=regression_baseline(registry, production["id"], regression["id"])),
@@ -217,9 +225,34 @@ def production_ref(s: Settings, production: dict) -> Production:
 
 
 def replay_pool_id(s: Settings, production: dict) -> str:
-    """Identity of the replay pool: the regression set's content and the drops in production's lineage."""
+    """Identity of the replay pool: the regression set's content, the drops in production's lineage and the
+    pre-training set's share and content."""
+    a = s.params.adapt
     drops = [m["drop"]["hash"] for m in s.registry.lineage(production["id"]) if m.get("drop")]
-    return digest({"regression": _set_hash(s.regression_set), "drops": drops})
+    pretraining = ({"share": a.replay_pretraining, "set": _set_hash(s.resolve(a.pretraining_set))}
+                   if _uses_pretraining(s) else None)
+    return digest({"regression": _set_hash(s.regression_set), "drops": drops,
+                   **({"pretraining": pretraining} if pretraining else {})})
+
+
+def _uses_pretraining(s: Settings) -> bool:
+    return bool(s.params.adapt.pretraining_set and s.params.adapt.replay_pretraining)
+
+
+def pretraining_texts(s: Settings) -> list[str]:
+    """The base's pre-training mixture (`adapt.pretraining_set`: documents + worked QA pairs, mixed as the base
+    stage mixes them), replayed beside earlier knowledge: SFT on documents alone erodes the base's ability to
+    answer questions drop by drop, and no earlier drop's documents hold that ability. [] when not used."""
+    if not _uses_pretraining(s):
+        return []
+    folder = s.resolve(s.params.adapt.pretraining_set)
+    if not (folder / DOCUMENTS).exists():
+        raise DataError(f"{folder / DOCUMENTS}: adapt.pretraining_set has no documents; point it at the knowledge "
+                        f"set the base was pre-trained on, or set adapt.replay_pretraining: 0")
+    from past.knowledge.format import read_knowledge_set
+    from past.training.pretrain import pretraining_mixture
+
+    return pretraining_mixture(read_knowledge_set(folder), s.params.prompt, s.params.base.qa_fraction, s.params.seed)
 
 
 def lineage_drops(s: Settings, production_id: str) -> list[Path]:
@@ -237,14 +270,20 @@ def known_documents(s: Settings, production_id: str) -> list[str]:
 
 
 def replay_texts(s: Settings, production_id: str, count: int, seed: int) -> list[str]:
-    """`count` documents of earlier knowledge (regression set + drops already in production), seeded."""
+    """`count` texts, seeded: documents of earlier knowledge (regression set + drops already in production)
+    and, `adapt.replay_pretraining` of them, the base's pre-training mixture."""
     if count <= 0:
         return []
-    pool = known_documents(s, production_id)
+    mixture = pretraining_texts(s)
+    from_mixture = round(count * s.params.adapt.replay_pretraining) if mixture else 0
+    pool, count = known_documents(s, production_id), count - from_mixture
     rng = random.Random(seed)
-    if count <= len(pool):
-        return rng.sample(pool, count)
-    return [pool[i % len(pool)] for i in range(count)]
+    texts = rng.sample(pool, count) if count <= len(pool) else [pool[i % len(pool)] for i in range(count)]
+    return texts + _sample(rng, mixture, from_mixture)
+
+
+def _sample(rng: random.Random, texts: list[str], count: int) -> list[str]:
+    return rng.sample(texts, count) if count <= len(texts) else [rng.choice(texts) for _ in range(count)]
 
 
 def consolidation_texts(s: Settings, p: AdaptPlan) -> tuple[list[str], SFTParams]:
@@ -252,8 +291,13 @@ def consolidation_texts(s: Settings, p: AdaptPlan) -> tuple[list[str], SFTParams
     and the SFT that makes `consolidate.epochs` passes over it."""
     c = s.params.adapt.consolidate
     documents = known_documents(s, p.production.id) + [d["text"] for d in read_jsonl(Path(p.snapshot) / DOCUMENTS)]
+    rng = random.Random(s.params.seed)
     if c.max_texts and len(documents) > c.max_texts:
-        documents = random.Random(s.params.seed).sample(documents, c.max_texts)
+        documents = rng.sample(documents, c.max_texts)
+    share = s.params.adapt.replay_pretraining
+    mixture = pretraining_texts(s)
+    if mixture:  # the same share of the base's pre-training mixture as every incremental SFT replays
+        documents += _sample(rng, mixture, round(len(documents) * share / (1 - share)) if share < 1 else len(documents))
     steps = max(1, math.ceil(c.epochs * len(documents) / c.batch_size))
     return documents, SFTParams(steps=steps, lr=c.lr, batch_size=c.batch_size, warmup_ratio=c.warmup_ratio)
 
@@ -290,14 +334,31 @@ def train(s: Settings, p: AdaptPlan) -> dict:
 
 
 def inject_skill(s: Settings, p: AdaptPlan) -> dict:
-    """theta = theta_sft(candidate) + lambda * v(production skill), streamed into the candidate's model/."""
+    """theta = theta_sft(candidate) + lambda * v(production skill), streamed into the candidate's model/; lambda
+    pinned by the plan, or chosen among `p.lambdas` on the regression set's validation questions (the gate never
+    asks them): the best exact match, ties to the smallest |lambda|. How much skill a candidate needs depends on
+    its SFT weights, not only on the skill (a registered lambda was chosen for the pipeline's target SFT)."""
     started = time.perf_counter()  # imports included: they are the step's cost too
     from past import steps
 
-    steps.inject(Path(p.sft_dir), Path(p.skill.path), p.lam, Path(p.model_dir),
-                 card={"drop": p.drop.name, "drop_hash": p.drop.hash, "parent": p.production.id,
-                       "candidate": p.candidate, "kind": p.kind})
-    return {"model_dir": p.model_dir, "weights_sha256": weights_sha256(p.model_dir),
+    card = {"drop": p.drop.name, "drop_hash": p.drop.hash, "parent": p.production.id, "candidate": p.candidate,
+            "kind": p.kind}
+    lam, choice = p.lam, None
+    if lam is None:
+        questions, choice = validation_questions(s), {}
+        work = s.registry.root / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=work, prefix=f"{p.candidate}-lambda-") as tmp:
+            for candidate in p.lambdas:
+                out = steps.inject(Path(p.sft_dir), Path(p.skill.path), candidate, Path(tmp) / f"{candidate:g}")
+                choice[f"{candidate:g}"] = round(steps.score(s.spec, str(out), questions,
+                                                             desc=f"lambda {candidate:g}")["exact_match"], 4)
+                shutil.rmtree(out)
+        lam = max(p.lambdas, key=lambda c: (choice[f"{c:g}"], -abs(c)))
+    steps.inject(Path(p.sft_dir), Path(p.skill.path), lam, Path(p.model_dir), card={**card, "lambda": lam})
+    return {"model_dir": p.model_dir, "weights_sha256": weights_sha256(p.model_dir), "lambda": lam,
+            **({"lambda_choice": {"splits": s.params.adapt.validation_splits, "questions": len(questions),
+                                  "exact_match": choice}} if choice is not None else {}),
             "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -313,6 +374,16 @@ def regression_questions(s: Settings) -> dict:
     if a.regression_questions and len(questions) > a.regression_questions:
         questions = random.Random(s.params.seed).sample(questions, a.regression_questions)
     return {"id": digest([[q["id"], q["question"], q["answers"]] for q in questions])[:16], "questions": questions}
+
+
+def validation_questions(s: Settings) -> list[dict]:
+    """The regression set's `validation_splits` questions lambda is chosen on, a seeded sample of at most
+    `regression_questions`: about the same earlier knowledge as the regression set, never asked by the gate."""
+    a = s.params.adapt
+    questions = [q for q in read_jsonl(s.regression_set / QUESTIONS) if q.get("split") in a.validation_splits]
+    if a.regression_questions and len(questions) > a.regression_questions:
+        questions = random.Random(s.params.seed).sample(questions, a.regression_questions)
+    return questions
 
 
 def earlier_questions(s: Settings, production_id: str) -> dict:
@@ -439,7 +510,7 @@ def model_entry(s: Settings, p: AdaptPlan, injected: dict, scores: dict, run: st
         "id": p.candidate, "path": str(Path(p.model_dir).relative_to(registry.root)),
         "sft": str(Path(p.sft_dir).relative_to(registry.root)),
         "base": registry.production()["base"] if registry.production() else None,
-        "skill": p.skill.id, "lambda": p.lam, "drop": p.drop.model_dump(), "parent": p.production.id,
+        "skill": p.skill.id, "lambda": injected["lambda"], "drop": p.drop.model_dump(), "parent": p.production.id,
         "on_top": p.start.kind, "kind": p.kind, "run": run, "weights_sha256": injected["weights_sha256"],
         "metrics": metrics_summary(scores, p.regression.id),
     }
@@ -465,4 +536,4 @@ def _set_hash(folder: Path) -> str:
 __all__ = ["Settings", "settings", "ensure_production", "resolve_drop", "validate_and_snapshot", "failure_report",
            "plan", "consolidation_due", "train", "inject_skill", "score", "questions_for", "gate", "Verdict",
            "model_entry", "metrics_summary", "regression_questions", "earlier_questions", "replay_texts",
-           "known_documents", "consolidation_texts", "INCREMENTAL", "CONSOLIDATION", "SETS"]
+           "known_documents", "consolidation_texts", "pretraining_texts", "validation_questions", "INCREMENTAL", "CONSOLIDATION", "SETS"]

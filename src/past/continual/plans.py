@@ -52,7 +52,8 @@ class AdaptPlan(_Frozen):
     production: Production
     start: Start
     skill: Ref
-    lam: float
+    lam: float | None  # pinned; None: chosen among `lambdas` when the skill is injected
+    lambdas: list[float] = []
     sft_dir: str
     model_dir: str
     regression: Regression
