@@ -169,3 +169,37 @@ def test_apply_to_module_with_grad_enabled_leaves_no_graph(models):
         assert p.requires_grad and p.grad_fn is None and p.is_leaf
     state = v.apply_to({n: p for n, p in model.named_parameters()}, 1.0)
     assert all(t.grad_fn is None for t in state.values())
+
+
+def test_skill_norms_are_the_same_whatever_blas_kernel_the_cpu_picks(tmp_path_factory, tmp_path):
+    """OpenBLAS picks its float32 dot kernel by CPU, and its kernels sum in different orders: the skill's norms (its
+    metadata, so its bytes) came out different on another machine. A skill extracted under the oldest kernel
+    (Prescott: SSE3, runs on any x86-64) and under this CPU's own must be the same file, with norms as exact as
+    float64 sums (numpy's float32 np.dot is off by ~1e-7 relative)."""
+    import math
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("OPENBLAS_CORETYPE names x86 kernels")
+    models = family(tmp_path_factory, torch.float32, vocab_size=512, hidden_size=64, intermediate_size=256)
+    files = {}
+    for kernel in ("Prescott", ""):
+        out = tmp_path / f"v-{kernel or 'native'}.safetensors"
+        code = "import sys; from past.skills import extract_skill; extract_skill(*sys.argv[1:4])"
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        subprocess.run([sys.executable, "-c", code, str(models["rl_s"]), str(models["sft_s"]), str(out)], check=True,
+                       env={**env, **({"OPENBLAS_CORETYPE": kernel} if kernel else {})})
+        files[kernel] = out.read_bytes()
+    assert files["Prescott"] == files[""]
+    r, s = load_weights(models["rl_s"]), load_weights(models["sft_s"])
+    with safe_open(tmp_path / "v-native.safetensors", "pt") as f:
+        norms = json.loads(f.metadata()["tensor_norms"])
+    for name in r:
+        v = (r[name] - s[name]).flatten().numpy().astype(np.float64)
+        exact = math.sqrt(math.fsum(v * v))  # the float32 differences' squares are exact in float64
+        assert norms[name] == pytest.approx(exact, rel=1e-13), name

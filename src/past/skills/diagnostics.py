@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .dtypes import FLOAT32
 from .provenance import decode_metadata
+from .reductions import dot
 from .sources import TensorSource, row_blocks
 
 
@@ -35,8 +36,8 @@ def tensor_stats(source: TensorSource, progress: bool = False) -> dict[str, Tens
         for start, stop in row_blocks(spec):
             x = source.read(name, start, stop).astype(FLOAT32)
             s.numel += x.size
-            sq = float(np.dot(x, x))
-            if not math.isfinite(sq):  # NaN or Inf in the block (or finite values whose squares overflow)
+            sq = dot(x, x)
+            if not math.isfinite(sq):  # NaN or Inf in the block
                 s.non_finite += int(x.size - np.count_nonzero(np.isfinite(x)))
             s.sq += sq
             s.zeros += int(np.count_nonzero(x == 0))
@@ -55,9 +56,9 @@ def dot_products(a: TensorSource, b: TensorSource, progress: bool = False) -> di
         ab = aa = bb = 0.0
         for start, stop in row_blocks(a.spec(name)):
             x, y = a.read(name, start, stop).astype(FLOAT32), b.read(name, start, stop).astype(FLOAT32)
-            ab += float(np.dot(x, y))
-            aa += float(np.dot(x, x))
-            bb += float(np.dot(y, y))
+            ab += dot(x, y)
+            aa += dot(x, x)
+            bb += dot(y, y)
         out[name] = (ab, aa, bb)
     return out
 

@@ -21,6 +21,7 @@ from .errors import NonFiniteError, SkillError
 from .outputs import atomic_output, copy_support_files, refuse_existing, refuse_input_overlap
 from .overlap import WINDOW, BufferPool, ordered_map, scratch
 from .provenance import decode_metadata, encode_metadata, skill_metadata, write_model_card
+from .reductions import FLOAT64, dot
 from .safetensors_io import SafetensorsFileWriter, ShardedFolderWriter, check_skill_file_name, parse_size
 from .sources import BLOCK_ELEMENTS, LinearCombination, TensorSource, TensorSpec, row_blocks
 
@@ -66,7 +67,7 @@ def stream_combination(
                 np.copyto(out, acc, casting="unsafe")  # round to nearest even, once
             if squares and n:  # of the stored values, after rounding
                 f = out if out.dtype == FLOAT32 else out.astype(FLOAT32)
-                sq = float(np.dot(f, f))
+                sq = dot(f, f, scratch("squares", n, FLOAT64))
             else:
                 sq = 0.0
         except BaseException:
