@@ -177,7 +177,7 @@ def plan(s: Settings, drop: dict, snapshot: dict, lam: float | None = None, kind
     if lambdas and not validation_questions(s):
         raise DataError(f"{s.regression_set / QUESTIONS}: no questions in adapt.validation_splits {a.validation_splits} "
                         f"to choose lambda on; pin adapt.lam or set adapt.lambdas: []")
-    pretraining_texts(s)  # a missing pre-training set fails here, before any training
+    pretraining_folder(s)  # a missing pre-training set fails here, before any training
     regression, earlier = regression_questions(s), earlier_questions(s, production["id"])
     inputs = {
         "drop": drop["hash"], "production": production["id"], "start": start.id, "on_top": on_top,
@@ -239,16 +239,24 @@ def _uses_pretraining(s: Settings) -> bool:
     return bool(s.params.adapt.pretraining_set and s.params.adapt.replay_pretraining)
 
 
-def pretraining_texts(s: Settings) -> list[str]:
-    """The base's pre-training mixture (`adapt.pretraining_set`: documents + worked QA pairs, mixed as the base
-    stage mixes them), replayed beside earlier knowledge: SFT on documents alone erodes the base's ability to
-    answer questions drop by drop, and no earlier drop's documents hold that ability. [] when not used."""
+def pretraining_folder(s: Settings) -> Path | None:
+    """`adapt.pretraining_set` when replay uses it (else None); a set without documents is a DataError."""
     if not _uses_pretraining(s):
-        return []
+        return None
     folder = s.resolve(s.params.adapt.pretraining_set)
     if not (folder / DOCUMENTS).exists():
         raise DataError(f"{folder / DOCUMENTS}: adapt.pretraining_set has no documents; point it at the knowledge "
                         f"set the base was pre-trained on, or set adapt.replay_pretraining: 0")
+    return folder
+
+
+def pretraining_texts(s: Settings) -> list[str]:
+    """The base's pre-training mixture (`adapt.pretraining_set`: documents + worked QA pairs, mixed as the base
+    stage mixes them), replayed beside earlier knowledge: SFT on documents alone erodes the base's ability to
+    answer questions drop by drop, and no earlier drop's documents hold that ability. [] when not used."""
+    folder = pretraining_folder(s)
+    if folder is None:
+        return []
     from past.knowledge.format import read_knowledge_set
     from past.training.pretrain import pretraining_mixture
 
@@ -368,21 +376,24 @@ def inject_skill(s: Settings, p: AdaptPlan) -> dict:
 def regression_questions(s: Settings) -> dict:
     """The fixed regression set: a seeded sample of earlier questions, with an id for caching."""
     a = s.params.adapt
-    questions = [q for q in read_jsonl(s.regression_set / QUESTIONS) if q.get("split") in a.regression_splits]
+    questions = _split_sample(s, a.regression_splits)
     if not questions:
         raise RegistryError(f"{s.regression_set / QUESTIONS}: no questions in splits {a.regression_splits}")
-    if a.regression_questions and len(questions) > a.regression_questions:
-        questions = random.Random(s.params.seed).sample(questions, a.regression_questions)
     return {"id": digest([[q["id"], q["question"], q["answers"]] for q in questions])[:16], "questions": questions}
 
 
 def validation_questions(s: Settings) -> list[dict]:
-    """The regression set's `validation_splits` questions lambda is chosen on, a seeded sample of at most
-    `regression_questions`: about the same earlier knowledge as the regression set, never asked by the gate."""
-    a = s.params.adapt
-    questions = [q for q in read_jsonl(s.regression_set / QUESTIONS) if q.get("split") in a.validation_splits]
-    if a.regression_questions and len(questions) > a.regression_questions:
-        questions = random.Random(s.params.seed).sample(questions, a.regression_questions)
+    """The regression set's `validation_splits` questions lambda is chosen on, sampled like the regression
+    set: about the same earlier knowledge, never asked by the gate."""
+    return _split_sample(s, s.params.adapt.validation_splits)
+
+
+def _split_sample(s: Settings, splits: list[str]) -> list[dict]:
+    """The regression set's questions in `splits`, a seeded sample of at most `adapt.regression_questions`."""
+    cap = s.params.adapt.regression_questions
+    questions = [q for q in read_jsonl(s.regression_set / QUESTIONS) if q.get("split") in splits]
+    if cap and len(questions) > cap:
+        questions = random.Random(s.params.seed).sample(questions, cap)
     return questions
 
 
