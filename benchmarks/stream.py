@@ -5,14 +5,16 @@ of a checkout's `dvc repro` outputs (`adapt_latency.make_workdir`), each through
 pass, then the `adapt` flow, under a throw-away local Prefect server. After each drop, production is scored on
 every drop's questions so far and on the original target set. Arms, each a fresh copy landing the same drops:
 
-    past                         the defaults: PaST injection at the skill's lambda, replay of earlier documents,
-                                 the earlier drops' questions protected by the gate
-    sft-only                     no skill (lambda 0, the pipeline's target SFT as the first production)
-    pretraining-replay           past, plus replay of the base's pre-training mixture (adapt.replay_pretraining:
-                                 0.2) and each candidate's lambda chosen on validation questions (adapt.lambdas)
-    pretraining-replay-sft-only  the same without the skill
-    consolidate                  past, plus a consolidation when a candidate forgets (consolidate.on_forgetting)
-    before                       the gate before earlier drops were protected (earlier_questions: 0)
+    past                  the defaults: PaST injection, each candidate's lambda chosen on validation questions
+                          (adapt.lambdas), replay of earlier documents and of the base's pre-training mixture
+                          (adapt.replay_pretraining), the earlier drops' questions protected by the gate, and a
+                          consolidation when a candidate forgets (consolidate.on_forgetting)
+    sft-only              no skill (lambda 0, the pipeline's target SFT as the first production)
+    no-consolidation      past without the consolidation: a candidate that forgets is rejected, and that is all
+    docs-replay           the defaults before the stream held: replay of earlier documents only, the skill's
+                          registered lambda, no consolidation
+    docs-replay-sft-only  the same without the skill
+    before                the gate before earlier drops were protected (earlier_questions: 0)
 
 Per arm: drops adopted, ACC (mean final accuracy over the drops), BWT (mean final minus just-learned accuracy,
 every drop but the last), the mean just-learned accuracy, the original set at the start and the end, median and
@@ -25,7 +27,7 @@ as the gate would:
 
     python benchmarks/stream.py --sweep /tmp/past-stream-bench/past base,2,0.001 production,1,0.0003
 
-    nice python benchmarks/stream.py [--drops 20] [--arms past consolidate before sft-only] [--jobs 2]
+    nice python benchmarks/stream.py [--drops 20] [--arms past sft-only no-consolidation docs-replay] [--jobs 2]
         [--json benchmarks/results/stream.json] [--plot docs/images/stream.png]
 """
 
@@ -47,12 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adapt_latency import announce, make_workdir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS_ONLY = ["replay_pretraining=0.0", "consolidate.on_forgetting=false"]  # the defaults before the stream held
 ARMS = {
     "past": [],
     "sft-only": ["lam=0.0"],
-    "pretraining-replay": ["replay_pretraining=0.2", "lambdas=[0.0,0.25,0.5,0.75]"],
-    "pretraining-replay-sft-only": ["replay_pretraining=0.2", "lam=0.0"],
-    "consolidate": ["consolidate.on_forgetting=true"],
+    "no-consolidation": ["consolidate.on_forgetting=false"],
+    "docs-replay": [*DOCS_ONLY, "lambdas=[]"],
+    "docs-replay-sft-only": [*DOCS_ONLY, "lam=0.0"],
     "before": ["earlier_questions=0"],
 }
 
@@ -242,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
 
         by_arm = {r["arm"]: r["rows"] for r in results}
         main_arm = "past" if "past" in by_arm else args.arms[0]
-        other = next((a for a in ("sft-only", "pretraining-replay", "before", "consolidate") if a in by_arm and a != main_arm),
+        other = next((a for a in ("sft-only", "no-consolidation", "docs-replay", "before") if a in by_arm and a != main_arm),
                      None)
         plot_stream(by_arm[main_arm], args.plot, f"{args.drops} drops of {args.people} new people, {main_arm}",
                     compare=by_arm.get(other), compare_label=other or "")

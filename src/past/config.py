@@ -252,11 +252,11 @@ class ConsolidateParams(Group):
     """A consolidation: one SFT pass over all the knowledge the lineage holds (the regression set's documents,
     every promoted drop's, the new drop's) plus the production skill, instead of an SFT on the drop alone. It is
     what a drop gets when its own candidate learned it but forgot earlier knowledge beyond `tolerance` or
-    `drift`, and the same gate decides it. No RL: the skill transfers, so it costs SFT alone. Off by default:
-    on the embedded default no setting measured so far keeps the regression set as well as production does
+    `drift`, and the same gate decides it. No RL: the skill transfers, so it costs SFT alone. With the
+    pre-training replay (`replay_pretraining`) it rescued the one drop of twenty whose candidate forgot
     (README, A stream of drops)."""
 
-    on_forgetting: bool = Field(False, description="consolidate when a drop's candidate learned the drop but "
+    on_forgetting: bool = Field(True, description="consolidate when a drop's candidate learned the drop but "
                                                    "forgot earlier knowledge beyond tolerance or drift")
     every: int = Field(0, ge=0, description="also consolidate instead of an incremental SFT once this many drops "
                                             "were promoted since the lineage's last consolidation; 0: only on "
@@ -297,7 +297,7 @@ class AdaptParams(Group):
                                                                     "registered base model")
     lam: float | None = Field(None, description="lambda override for injection; null: chosen among `lambdas` (or, "
                                                 "with none, the lambda registered with the skill)")
-    lambdas: list[float] = Field([], description="each candidate's lambda, chosen on the "
+    lambdas: list[float] = Field([0.0, 0.25, 0.5, 0.75], description="each candidate's lambda, chosen on the "
                                  "regression set's `validation_splits` (questions the gate never asks; ties to the "
                                  "smallest |lambda|); []: the lambda registered with the skill")
     validation_splits: list[str] = Field(["oracle"], description="question splits of the regression set lambda is "
@@ -314,9 +314,10 @@ class AdaptParams(Group):
     pretraining_set: str = Field("data/world/p0", description="knowledge set the base was pre-trained on (its "
                                                              "documents and worked QA pairs, mixed as in `base`); "
                                                              "empty: none")
-    replay_pretraining: float = Field(0.0, ge=0.0, le=1.0, description="share of the replayed texts drawn from "
-                                      "`pretraining_set` (0.2 measured to keep the embedded default's QA ability over 20 "
-                                      "drops; harmful on the tests' denser world: measure it on yours)")
+    replay_pretraining: float = Field(0.2, ge=0.0, le=1.0, description="share of the replayed texts drawn from "
+                                      "`pretraining_set`: SFT on documents alone wears down the base's question "
+                                      "answering drop by drop (0.2 kept it over 20 drops of the embedded default; "
+                                      "harmful on the tests' denser world: measure it on yours; 0 without one)")
     sft: SFTParams = Field(default_factory=lambda: SFTParams(steps=200, lr=3e-4),
                            description="SFT of a drop: a low lr and replay keep forgetting small")
     consolidate: ConsolidateParams = Field(default_factory=ConsolidateParams)

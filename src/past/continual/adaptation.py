@@ -4,16 +4,18 @@ One knowledge drop -> maybe a new production model, with no RL on the new data:
 
     resolve (landing.py: confined, complete, hashed) -> validate (Great Expectations) and snapshot
     -> plan (ids, lambda, where to start) -> train (target SFT on the drop: `steps.sft`, as in the DVC stage,
-    on production's SFT weights, with replay of earlier knowledge) -> inject (production skill at the
-    registered lambda) -> score (the drop's questions, the fixed regression set and a sample of the earlier
-    drops' questions, candidate and production) -> gate -> the registry records the decision (registry.py).
+    on production's SFT weights, with replay of earlier knowledge) -> inject (production skill at the lambda
+    chosen on validation questions, or a pinned one) -> score (the drop's questions, the fixed regression set
+    and a sample of the earlier drops' questions, candidate and production) -> gate -> the registry records
+    the decision (registry.py).
 
 Incremental SFT erodes a little earlier knowledge each time, and the gate's drift budget stops that from
 accumulating. With `consolidate.on_forgetting` (or every `consolidate.every` promotions), a candidate that
 learned its drop but forgot beyond tolerance or drift is followed by a *consolidation*: one SFT over all the
 knowledge the lineage holds plus the drop (from production's SFT weights or the base), with the production
 skill injected, decided by the same gate. PaST is what makes that affordable: the skill needs no RL on the new
-knowledge, so it costs SFT alone. (Off by default: none measured so far keeps the regression set; README.)
+knowledge, so it costs SFT alone. Each SFT also replays the base's pre-training mixture
+(`replay_pretraining`): documents alone wear down question answering itself (README, A stream of drops).
 
 Every function takes a typed plan (`plans.AdaptPlan`) or JSON-able values (paths as strings) and returns
 JSON-able values, so Prefect can cache results by the plan's key and a rerun after a crash skips the
