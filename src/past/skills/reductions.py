@@ -16,4 +16,7 @@ FLOAT64 = np.dtype(np.float64)
 
 def dot(x: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> float:
     """sum(x * y) of two 1-D float32 arrays, in float64; `out`: a float64 buffer of x.size to reuse."""
-    return float(np.add.reduce(np.multiply(x, y, out=out, dtype=FLOAT64)))
+    out = np.empty(x.size, FLOAT64) if out is None else out
+    np.copyto(out, x)  # then multiply in place: 2-3x faster than a float32 x float32 -> float64 multiply
+    np.multiply(out, y, out=out)
+    return float(np.add.reduce(out))
