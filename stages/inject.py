@@ -8,7 +8,7 @@ from past.layout import PIPELINE
 from past.stage import Params, stage
 
 
-@stage
+@stage(torch=False)
 def main(params: Params) -> None:
     lam = steps.resolved_lambda(PIPELINE.skill, params.inject.lam)
     print(f"inject: lambda {lam:g} ({'inject.lam' if params.inject.lam is not None else 'chosen on validation'})")

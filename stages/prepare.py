@@ -6,7 +6,7 @@ from past.layout import PIPELINE
 from past.stage import Params, stage
 
 
-@stage
+@stage(torch=False)
 def main(params: Params) -> None:
     steps.prepare(params, PIPELINE.world)
 

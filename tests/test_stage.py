@@ -30,3 +30,20 @@ def test_contract_violation_ends_the_stage_with_the_report(tmp_path):
     assert message.startswith("error: data/world/target/documents.jsonl: data contract violated")
     assert "expect_column_values_to_match_regex on column 'text': 1 row(s), e.g. rows [1]" in message
     assert isinstance(exit_.value.__context__, ContractViolation)
+
+
+def test_a_stage_without_torch_never_imports_it(tmp_path):
+    """prepare and inject compute without torch: a fresh repro saves its import (seconds) in both, and their
+    seeds still hold (Python's and numpy's generators)."""
+    import subprocess
+    import sys
+
+    code = ("import random, sys, numpy\nfrom past.stage import stage\n"
+            "stage(torch=False)(lambda p: print(random.random() == random.Random(3).random(),"
+            " numpy.random.rand() == numpy.random.RandomState(3).rand()))()\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))")
+    (tmp_path / "params.yaml").write_text("seed: 3\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["True True", "[]"]
+

@@ -5,6 +5,7 @@ nothing half-published (past.preemption)."""
 from __future__ import annotations
 
 import functools
+import random
 import sys
 from pathlib import Path
 
@@ -15,8 +16,13 @@ from past.files import DiskFullError
 from past.preemption import EXIT_CODE, Preempted, preemptible
 
 
-def stage(main):
-    """Wrap `main(params)`: bad params, data or skill inputs end the stage with one clear message."""
+def stage(main=None, *, torch: bool = True):
+    """Wrap `main(params)`: bad params, data or skill inputs end the stage with one clear message.
+
+    `@stage(torch=False)` marks a stage that computes without torch (prepare, inject): it never imports torch or
+    transformers, seconds of every fresh `dvc repro`, and seeds only Python's and numpy's generators."""
+    if main is None:
+        return functools.partial(stage, torch=torch)
 
     @functools.wraps(main)
     def run(params_path: str = "params.yaml") -> None:
@@ -25,22 +31,18 @@ def stage(main):
         except ConfigError as err:
             sys.exit(f"error: {err}")
         # imported only now, so that a bad params file fails at once, before torch even loads
-        from transformers import set_seed
-
         from past import distributed
         from past.contracts import ContractViolation
-        from past.modeling import set_threads
         from past.planner import PlanError
         from past.skills import SkillError
 
         failpoints.set_scope(Path(sys.argv[0]).stem)  # the fault tests' `stage/point`
-        set_threads(params.threads)
-        set_seed(params.seed)
-        distributed.start()  # under a launcher: the process group exists before any model loads
         try:
+            _seed_and_threads(params, torch)
+            distributed.start()  # under a launcher: the process group exists before any model loads
             with preemptible():
                 main(params)
-        except (DataError, ContractViolation, SkillError, PlanError, DiskFullError) as err:
+        except (ConfigError, DataError, ContractViolation, SkillError, PlanError, DiskFullError) as err:
             sys.exit(f"error: {err}")
         except Preempted as err:
             print(f"preempted: {err}", file=sys.stderr)
@@ -48,3 +50,17 @@ def stage(main):
 
     return run
 
+
+def _seed_and_threads(params: Params, torch: bool) -> None:
+    if torch:
+        from transformers import set_seed
+
+        from past.modeling import set_threads
+
+        set_threads(params.threads)
+        set_seed(params.seed)
+    else:
+        import numpy
+
+        random.seed(params.seed)
+        numpy.random.seed(params.seed)

@@ -19,15 +19,18 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from past.config import LoraParams, Params, SFTParams
 from past.distributed import barrier, is_main, on_main, world_size
 from past.errors import DataError
 from past.evaluation.spec import EvalSpec
-from past.training.arguments import TrainingRun, checkpointing
 from past.files import atomic_dir, publish_folder, sha256_json
 from past.knowledge.format import KnowledgeSet, content_hash, read_knowledge_set, split_by_title, write_knowledge_set
-from past.training.refinement import RoundPair, last_round, round_start, skill_vector
+
+if TYPE_CHECKING:  # imported where used: prepare and inject run without torch (seconds of every fresh repro)
+    from past.training.arguments import TrainingRun
+    from past.training.refinement import RoundPair
 
 VOCABULARY = "vocabulary.json"
 LIKELIHOOD = "answer_loglik"  # the lambda choice's tie-break: the gold answers' mean log-likelihood
@@ -40,6 +43,8 @@ def texts(ks: KnowledgeSet) -> list[str]:
 
 def training_run(params: Params, work: Path | None = None, live: Path | None = None) -> TrainingRun:
     """How a training step of these params runs (`train:`, `lora:`), its checkpoint and tracking folders."""
+    from past.training.arguments import TrainingRun
+
     return TrainingRun(params.train, params.lora, Path(work) if work is not None else None, live)
 
 
@@ -83,6 +88,7 @@ def base(params: Params, world: Path, out: Path, run: TrainingRun | None = None)
     """The base model: the embedded tiny Llama pre-trained on P0 (full training: `lora:` does not apply), a
     packaged GGUF LLM, or a hub model."""
     from past.modeling import save_model
+    from past.training.arguments import checkpointing
     from past.training.checkpoints import close_work
     from past.training.pretrain import pretrain_tiny_base
 
@@ -119,6 +125,7 @@ def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Pa
     """SFT of the model in `start` on `documents`, saved to `out` (in `dtype`, default fp32): how knowledge
     goes into the weights. The target SFT of the pipeline and of every adapted drop is this step. With a work
     folder and checkpoints it resumes a run of the same inputs (start folder, documents, params, seed)."""
+    from past.training.arguments import TrainingRun, checkpointing
     from past.training.checkpoints import close_work
     from past.training.sft import finetune_folder
 
@@ -183,7 +190,7 @@ def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: Knowl
     same inputs keeps the finished rounds and resumes the unfinished one; the finished run is renamed to `out`.
     Without one they are built in a temporary sibling of `out`, gone on any error."""
     from past.training.checkpoints import close_work
-    from past.training.refinement import acquire_skill
+    from past.training.refinement import acquire_skill, last_round
 
     check_rl(params, source_sft_dir, "skill_rl", "skill_rl.grpo.vllm")
     spec = spec or EvalSpec.from_params(params)
@@ -210,6 +217,7 @@ def skill_rl(params: Params, base_dir: Path, source_sft_dir: Path, source: Knowl
 def oracle(params: Params, target_sft_dir: Path, target: KnowledgeSet, out: Path, run: TrainingRun | None = None) -> Path:
     """GRPO on the target's oracle questions from target SFT: the RL that PaST saves (stored like target SFT)."""
     from past.modeling import load_model, load_tokenizer, save_model, stored_dtype
+    from past.training.arguments import checkpointing
     from past.training.checkpoints import close_work
     from past.training.grpo import run_grpo
 
@@ -245,6 +253,7 @@ def skill_provenance(base_model: str, source_set: Path, rounds: int, lam: float,
 def extract(run: SkillRun | Path, out: Path, provenance: dict) -> Path:
     """v = theta_rl - theta_sft of the run's last round, streamed into one skill file with provenance."""
     from past.skills import extract_skill
+    from past.training.refinement import last_round, round_start
 
     pair = run.last if isinstance(run, SkillRun) else last_round(run)
     return Path(extract_skill(pair.rl, pair.sft, out, metadata=provenance, overwrite=True, rl_base=round_start(pair)))
@@ -294,6 +303,7 @@ def choose_lambda(spec: EvalSpec, run: SkillRun | Path, source: KnowledgeSet, ro
 
     Only the source set comes in: the target's evaluation questions stay a report, not what lambda is fit on."""
     from past.modeling import load_model, load_tokenizer
+    from past.training.refinement import last_round, skill_vector
 
     pair = run.last if isinstance(run, SkillRun) else last_round(run)
     questions = validation_questions(source, rounds)

@@ -33,8 +33,6 @@ from past.skills import SkillVector
 from past.training.arguments import TrainingRun
 from past.training.checkpoints import within
 from past.training.gathering import check_exact_rl_start, unpartitioned
-from past.training.grpo import run_grpo
-from past.training.sft import finetune_folder
 
 LAST_ROUND = "LAST_ROUND"
 ROUND_REPORT = "report.json"  # a round's scores and reward curve, written when the round is finished
@@ -72,6 +70,9 @@ def acquire_skill(params: Params, base: Path, source_sft: Path, source: Knowledg
     kept, not redone, and the unfinished one resumes (see the module's doc). `run.work`, if set, is where the
     rounds' trainers checkpoint.
     """
+    from past.training.grpo import run_grpo  # here, not above: extract_skill reads rounds without loading TRL
+    from past.training.sft import finetune_folder
+
     spec = spec or EvalSpec.from_params(params)
     run = run or TrainingRun(params.train, params.lora)
     final = Path(final or out)
