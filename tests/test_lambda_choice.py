@@ -77,7 +77,7 @@ def choose(monkeypatch, curve, candidates, source=None, likelihood=lambda lam: -
         seen.append(questions)
         return {"exact_match": curve(round(model["lam"], 6)), "f1": 0.0, "questions": len(questions)}
 
-    monkeypatch.setattr(steps, "skill_vector", lambda pair: FakeSkill())
+    monkeypatch.setattr("past.training.refinement.skill_vector", lambda pair: FakeSkill())
     monkeypatch.setattr(steps, "score", score)
     monkeypatch.setattr(steps, "answer_likelihood",
                         lambda spec, model, questions, tokenizer: likelihood(round(model["lam"], 6)))
