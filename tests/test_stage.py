@@ -3,6 +3,7 @@
 import pytest
 
 from past.contracts import ContractViolation, validate_documents
+from past.pipeline_repo import ROOT
 from past.stage import stage
 
 
@@ -38,7 +39,10 @@ def test_a_stage_without_torch_never_imports_it(tmp_path):
     import subprocess
     import sys
 
-    code = ("import random, sys, numpy\nfrom past.stage import stage\n"
+    # the two stage scripts as DVC starts them (their module level: steps, layout), then a torch-free stage body
+    stages = [str(ROOT / "stages" / f"{name}.py") for name in ("prepare", "inject")]
+    code = ("import random, runpy, sys, numpy\nfrom past.stage import stage\n"
+            f"for path in {stages!r}: runpy.run_path(path, run_name='stage')\n"
             "stage(torch=False)(lambda p: print(random.random() == random.Random(3).random(),"
             " numpy.random.rand() == numpy.random.RandomState(3).rand()))()\n"
             "print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))")

@@ -37,12 +37,12 @@ def stage(main=None, *, torch: bool = True):
         from past.skills import SkillError
 
         failpoints.set_scope(Path(sys.argv[0]).stem)  # the fault tests' `stage/point`
+        _seed_and_threads(params, torch)
+        distributed.start()  # under a launcher: the process group exists before any model loads
         try:
-            _seed_and_threads(params, torch)
-            distributed.start()  # under a launcher: the process group exists before any model loads
             with preemptible():
                 main(params)
-        except (ConfigError, DataError, ContractViolation, SkillError, PlanError, DiskFullError) as err:
+        except (DataError, ContractViolation, SkillError, PlanError, DiskFullError) as err:
             sys.exit(f"error: {err}")
         except Preempted as err:
             print(f"preempted: {err}", file=sys.stderr)
