@@ -1,8 +1,8 @@
 """Does PaST work across seeds, and is lambda chosen well? Fresh `dvc repro` runs of the pipeline, one per seed.
 
 Each seed runs in a throw-away repository of its own (`--params` over params.yaml, `inject.lam` left to the
-validation choice), `--parallel` at a time (one torch thread each, one per core). Prints the README's results
-table and the lambda-choice table: the lambda chosen on the source's validation questions, PaST there, PaST at a
+validation choice), `--parallel` at a time (their OpenMP threads sleep when idle: past.kernels.SIDE_BY_SIDE).
+Prints the README's results table and the lambda-choice table: the lambda chosen on the source's validation questions, PaST there, PaST at a
 fixed 0.5, and the best lambda in hindsight (the target sweep's maximum, which peeks at the test).
 
 `--machine` runs every seed on an emulated CPU (benchmarks/cpu_kernels.py); `--compare` then checks that every
@@ -39,6 +39,7 @@ import yaml
 
 from cpu_kernels import MACHINES
 from past.evaluation.noise import measure
+from past.kernels import SIDE_BY_SIDE
 from past.pipeline_repo import ROOT, make_pipeline_repo, run
 
 MODELS = ["base", "target_sft", "past", "oracle", "control"]
@@ -142,13 +143,15 @@ def main() -> None:
     if args.noise and len(set(args.seeds)) < 2:
         parser.error("--noise needs at least two seeds: a spread over one is no measure")
     params = yaml.safe_load(args.params.read_text())
-    results = []
-    with ThreadPoolExecutor(min(args.parallel, 2)) as pool:  # 2 cores: more at once only slows each
-        for result in pool.map(lambda s: run_seed(s, params, MACHINES[args.machine]), args.seeds):
+    results, parallel = [], min(args.parallel, 2)  # 2 cores: more at once only slows each
+    env = {**MACHINES[args.machine], **(SIDE_BY_SIDE if parallel > 1 else {})}  # the same bits, less spinning
+    with ThreadPoolExecutor(parallel) as pool:
+        for result in pool.map(lambda s: run_seed(s, params, env), args.seeds):
             results.append(result)
             print(f"seed {result['seed']}: {result['seconds']:.0f} s", file=sys.stderr, flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"machine": args.machine, "seeds": results}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"command": "python " + shlex.join(sys.argv), "machine": args.machine,
+                                         "seeds": results}, indent=2) + "\n")
     if args.noise:
         write_noise(args.noise, results, source="python " + shlex.join(sys.argv))
     print(f"machine: {args.machine}\n")

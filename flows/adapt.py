@@ -26,9 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from past import failpoints
-from past.continual import adaptation as steps
-from past.continual import events
-from past.continual.landing import DropNotReady, LandingError, PackagingError
+from past.continual import adaptation, decisions, events
+from past.continual.landing import DropNotReady, LandingError
 from past.continual.plans import AdaptPlan
 from past.continual.registry import RegistryError
 from past.continual.task_runs import retry_io, run_step
@@ -47,45 +46,45 @@ def _evaluate_key(context, inputs) -> str:
     model_id = p.candidate if model == "candidate" else p.production.id
     questions = {"regression": p.regression.id, "earlier": p.earlier.id if p.earlier else None}.get(which,
                                                                                                    p.drop.hash[:16])
-    return steps.score_key(model_id, f"{which}-{questions}", p.eval_key)
+    return adaptation.score_key(model_id, f"{which}-{questions}", p.eval_key)
 
 
 @task(name="resolve-drop", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
 def resolve_drop(params: str, drop: str, expected_hash: str | None) -> dict:
-    return steps.resolve_drop(steps.settings(params), drop, expected_hash)
+    return adaptation.resolve_drop(adaptation.settings(params), drop, expected_hash)
 
 
 @task(name="validate-drop", retries=0, cache_policy=NO_CACHE)  # a broken contract stays broken: no retry
 def validate_drop(params: str, drop: dict) -> dict:
-    return steps.validate_and_snapshot(steps.settings(params), drop)
+    return adaptation.validate_and_snapshot(adaptation.settings(params), drop)
 
 
 @task(name="plan", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
 def plan(params: str, drop: dict, snapshot: dict, lam: float | None, kind: str | None = None) -> AdaptPlan:
-    return steps.plan(steps.settings(params), drop, snapshot, lam, kind)
+    return adaptation.plan(adaptation.settings(params), drop, snapshot, lam, kind)
 
 
 @task(name="target-sft", retries=0, cache_key_fn=_step_key("target-sft"), result_serializer="json")
 def target_sft(params: str, p: AdaptPlan) -> dict:
-    return steps.train(steps.settings(params), p)
+    return adaptation.train(adaptation.settings(params), p)
 
 
 @task(name="inject-skill", retries=1, retry_delay_seconds=2, cache_key_fn=_step_key("inject-skill"),
       result_serializer="json")
 def inject_skill(params: str, p: AdaptPlan) -> dict:
-    return steps.inject_skill(steps.settings(params), p)
+    return adaptation.inject_skill(adaptation.settings(params), p)
 
 
 @task(name="evaluate", retries=0, cache_key_fn=_evaluate_key, result_serializer="json")
 def evaluate(params: str, p: AdaptPlan, model: str, which: str) -> dict:
-    s = steps.settings(params)
+    s = adaptation.settings(params)
     model_dir = p.model_dir if model == "candidate" else p.production.path
-    return steps.score(s, model_dir, steps.questions_for(s, which, p))
+    return adaptation.score(s, model_dir, adaptation.questions_for(s, which, p))
 
 
 @task(name="record-decision", retries=3, retry_delay_seconds=1, retry_condition_fn=retry_io, cache_policy=NO_CACHE)
 def record_decision(params: str, decision: dict, model: dict | None = None) -> dict:
-    return steps.settings(params).registry.record(decision, model=model)
+    return adaptation.settings(params).registry.record(decision, model=model)
 
 
 def record_failure(flow, run, state) -> None:
@@ -93,7 +92,7 @@ def record_failure(flow, run, state) -> None:
     and the next drop in line (flows/watch.py) is not held up behind it. Not a decision on the content: the
     drop is announced again after `adapt.reemit_after`."""
     p = run.parameters
-    s = steps.settings(p.get("params", "params.yaml"))
+    s = adaptation.settings(p.get("params", "params.yaml"))
     s.registry.record({"run": str(run.id), "id": f"{run.id}:failed", "drop": {"name": p["drop"],
                        "hash": p.get("expected_hash")}, "decision": "failed", "stage": "error",
                        "reasons": [state.message or "the run failed"]})
@@ -105,7 +104,7 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     """Adapt production to one knowledge drop of the landing folder; returns the recorded decision."""
     logger = get_run_logger()
     started = time.perf_counter()
-    s = steps.settings(params)
+    s = adaptation.settings(params)
     registry = s.registry
     run_id = str(flow_run.id) if flow_run.id else None
     timings: dict = {}
@@ -115,9 +114,8 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     except LandingError as err:
         if isinstance(err, DropNotReady):
             raise  # still being copied: the run fails, watch announces the drop again later
-        decision = run_step(record_decision, timings, "record", params, {
-            "run": run_id, "id": f"{run_id}:landing", "drop": {"name": drop, "hash": None},
-            "decision": "rejected", "stage": "landing", "reasons": [str(err)], "timings": timings})
+        decision = run_step(record_decision, timings, "record", params,
+                            decisions.drop_refused(run_id, drop, err, timings))
         logger.error(f"drop {drop!r} refused: {err}")
         return decision
     base = {"run": run_id, "drop": {"name": found["name"], "hash": found["hash"]}}
@@ -129,11 +127,8 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     if previous is not None and not force:
         if previous["decision"] == "rejected" and not s.params.adapt.keep_rejected:
             registry.discard(previous.get("candidate"))  # a run killed after its decision left the folder
-        decision = run_step(record_decision, timings, "record", params, {
-            **base, "id": f"{run_id}:skip", "decision": "skipped", "stage": "duplicate",
-            "candidate": previous.get("candidate"),
-            "reasons": [f"drop already adapted: {previous['decision']} at {previous['at']} "
-                        f"(run {previous.get('run')}); pass force=True to adapt it again"], "timings": timings})
+        decision = run_step(record_decision, timings, "record", params,
+                            decisions.already_decided(base, run_id, previous, timings))
         logger.info(decision["reasons"][0])
         return decision
 
@@ -144,15 +139,12 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
         err = state.result(raise_on_failure=False)
         if not isinstance(err, (ContractViolation, DataError)):
             raise err
-        report = steps.failure_report(err)
-        stage = "landing" if isinstance(err, PackagingError) else "contract"  # packaging: a corrected drop may return
-        decision = run_step(record_decision, timings, "record", params, {
-            **base, "id": f"{run_id}:{stage}", "decision": "rejected", "stage": stage,
-            "reasons": [report["message"]], "report": report, "timings": timings})
+        decision = run_step(record_decision, timings, "record", params,
+                            decisions.data_refused(base, run_id, err, timings))
         events.emit(events.REJECTED, events.drop_resource(found["hash"], found["name"]),
-                    {"stage": stage, "reasons": decision["reasons"], "report": report})
+                    {"stage": decision["stage"], "reasons": decision["reasons"], "report": decision["report"]})
         _artifact(decision)
-        logger.error(f"drop {drop} rejected, nothing trained:\n{report['message']}")
+        logger.error(f"drop {drop} rejected, nothing trained:\n{decision['report']['message']}")
         return decision
     snapshot = state.result()
     timings["validate"]["compute"] = snapshot["seconds"]
@@ -161,17 +153,13 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     try:
         p = run_step(plan, timings, "plan", params, found, snapshot, lam)
     except RegistryError as err:  # production is not what the registry recorded: no work on top of it
-        decision = run_step(record_decision, timings, "record", params, {
-            **base, "id": f"{run_id}:production", "decision": "rejected", "stage": "production",
-            "reasons": [str(err)], "timings": timings})
+        decision = run_step(record_decision, timings, "record", params,
+                            decisions.production_unusable(base, run_id, err, timings))
         logger.error(f"drop {drop}: production unusable, nothing trained: {err}")
         return decision
     base.update(candidate=p.candidate, skill=p.skill.id, **{"lambda": p.lam})
     if not p.new_questions:
-        decision = run_step(record_decision, timings, "record", params, {
-            **base, "id": f"{run_id}:no-questions", "decision": "rejected", "stage": "contract",
-            "reasons": ["the drop has no questions: nothing could show the new model is better; "
-                        "add questions.jsonl and drop it again"], "timings": timings})
+        decision = run_step(record_decision, timings, "record", params, decisions.no_questions(base, run_id, timings))
         events.emit(events.REJECTED, events.drop_resource(found["hash"], found["name"]),
                     {"stage": "contract", "reasons": decision["reasons"]})
         _artifact(decision)
@@ -180,24 +168,20 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     a = s.params.adapt
     verdict, injected, scores = _candidate(s, params, p, timings)
     attempt = None
-    if verdict.forgot and a.consolidate.on_forgetting and p.kind == steps.INCREMENTAL:
-        attempt = {"candidate": p.candidate, "reasons": verdict.reasons,
-                   "metrics": steps.metrics_summary(scores, p.regression.id)}
+    if verdict.forgot and a.consolidate.on_forgetting and p.kind == adaptation.INCREMENTAL:
+        attempt = decisions.forgetting_attempt(p, verdict, scores)
         logger.info(f"drop {drop}: learned but forgot ({'; '.join(verdict.reasons[1:])}): consolidating")
         if not a.keep_rejected:
             registry.discard(p.candidate)
-        p = run_step(plan, timings, "plan_consolidation", params, found, snapshot, lam, steps.CONSOLIDATION)
+        p = run_step(plan, timings, "plan_consolidation", params, found, snapshot, lam, adaptation.CONSOLIDATION)
         base.update(candidate=p.candidate)
         verdict, injected, scores = _candidate(s, params, p, timings)
     base.update({"lambda": injected["lambda"]},
                 **({"lambda_choice": injected["lambda_choice"]} if "lambda_choice" in injected else {}))
     timings["total"] = {"seconds": round(time.perf_counter() - started, 3)}  # up to the decision
-    decision = {**base, "id": f"{run_id}:{p.key[:16]}", "decision": "promoted" if verdict.promote else "rejected",
-                "stage": "gate" if p.kind == steps.INCREMENTAL else steps.CONSOLIDATION, "kind": p.kind,
-                "reasons": verdict.reasons, "metrics": steps.metrics_summary(scores, p.regression.id),
-                "scores": scores, "timings": timings, **({"attempt": attempt} if attempt else {})}
-    entry = steps.model_entry(s, p, injected, scores, run_id) if verdict.promote else None
-    decision = run_step(record_decision, timings, "record", params, decision, entry)
+    entry = adaptation.model_entry(s, p, injected, scores, run_id) if verdict.promote else None
+    decision = run_step(record_decision, timings, "record", params,
+                        decisions.gated(base, run_id, p, verdict, scores, timings, attempt), entry)
     failpoints.reached("adapt:recorded")
     promoted = decision["decision"] == "promoted"
     payload = {"drop": found["name"], "drop_hash": found["hash"], "stage": decision["stage"],
@@ -214,10 +198,10 @@ def adapt(drop: str, expected_hash: str | None = None, lam: float | None = None,
     return decision
 
 
-def _candidate(s: steps.Settings, params: str, p: AdaptPlan, timings: dict) -> tuple:
+def _candidate(s: adaptation.Settings, params: str, p: AdaptPlan, timings: dict) -> tuple:
     """Train, inject and score one candidate (each step cached by the plan's key), then gate it; returns
     (verdict, injected, scores). A consolidation's steps are timed as consolidation_*."""
-    prefix = "" if p.kind == steps.INCREMENTAL else f"{p.kind}_"
+    prefix = "" if p.kind == adaptation.INCREMENTAL else f"{p.kind}_"
     cache = s.registry.cache_dir
     run_step(target_sft, timings, f"{prefix}target_sft", params, p, storage=cache,
              refresh=not Path(p.sft_dir).exists())
@@ -226,7 +210,7 @@ def _candidate(s: steps.Settings, params: str, p: AdaptPlan, timings: dict) -> t
                         refresh=not Path(p.model_dir).exists())
     failpoints.reached("adapt:injected")
     scores: dict = {}
-    for which in steps.SETS:
+    for which in adaptation.SETS:
         if which == "earlier" and p.earlier is None:  # the lineage has learned no drop yet
             continue
         scores[which] = {}
@@ -236,7 +220,7 @@ def _candidate(s: steps.Settings, params: str, p: AdaptPlan, timings: dict) -> t
                                             which, storage=cache, refresh=refresh)
             failpoints.reached("adapt:scored")
     a = s.params.adapt
-    verdict = steps.gate(scores, a.tolerance, a.min_gain, a.drift, p.regression.baseline,
+    verdict = adaptation.gate(scores, a.tolerance, a.min_gain, a.drift, p.regression.baseline,
                          p.earlier.baseline if p.earlier else None)
     return verdict, injected, scores
 

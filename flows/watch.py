@@ -22,7 +22,7 @@ import time
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from past.continual import adaptation as steps
+from past.continual import adaptation
 from past.continual import events
 from past.files import write_json_atomic
 from past.continual.landing import scan
@@ -32,7 +32,7 @@ SEEN = "landing_seen.json"  # in the registry folder: content hash -> name, anno
 
 @task(name="scan-landing", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def scan_landing(params: str) -> dict:
-    s = steps.settings(params)
+    s = adaptation.settings(params)
     drops, pending = scan(s.landing, s.params.adapt.settle_seconds)
     return {"drops": [d.as_dict() for d in drops], "pending": [vars(p) for p in pending]}
 
@@ -42,7 +42,7 @@ def announce(params: str, found: dict) -> dict:
     """Announce the oldest new drop with an event, one drop in flight at a time; remember what was announced
     (atomically). Later drops wait their turn ("queued behind ..."): each is adapted on top of the ones that
     landed before it, whatever order Prefect would start the runs in."""
-    s = steps.settings(params)
+    s = adaptation.settings(params)
     registry = s.registry
     seen_path = registry.root / SEEN
     seen = json.loads(seen_path.read_text(encoding="utf-8")) if seen_path.exists() else {}

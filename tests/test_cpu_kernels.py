@@ -38,8 +38,8 @@ def _locked_outs(lock: dict, stage: str) -> dict:
 
 @pytest.mark.e2e
 def test_a_fresh_clone_on_a_cpu_without_avx512_reproduces_the_committed_lock(tmp_path):
-    """`dvc repro base` (prepare, then 1,000 steps of pre-training) on an emulated AVX2-only CPU gives exactly the
-    committed data/world and models/base: the lock was written on a CPU with AVX-512 and AMX."""
+    """`dvc repro base` (prepare, then 700 steps of pre-training on two threads) on an emulated AVX2-only CPU gives
+    exactly the committed data/world and models/base: the lock was written on a CPU with AVX-512."""
     clone = copy_checkout(ROOT, tmp_path / "clone")  # what `git clone` gives a new user: no DVC cache
     committed = yaml.safe_load((clone / "dvc.lock").read_text())
     run(["dvc", "repro", "base"], clone, env=AVX2_ONLY)

@@ -22,7 +22,9 @@ import yaml
 
 from flows_faults import KILLS, kill_adapt_at, land_and_serve, stray_temporaries
 from flows_fixtures import TOLERANCE, build_project, copy_project, make_drop, wait_for, write_params
-from past.continual.registry import FINAL, Registry
+from past.config import ConfigError
+from past.continual.landing import DropNotReady
+from past.continual.registry import FINAL, Registry, RegistryError
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -51,6 +53,31 @@ def flows(api_url):
     return SimpleNamespace(**{name: load_flow_from_entrypoint(str(ROOT / f"flows/{file}.py:{name}"))
                               for name, file in (("adapt", "adapt"), ("watch", "watch"),
                                                  ("refresh_skill", "refresh_skill"))})
+
+
+@pytest.mark.parametrize("error, attempts", [
+    pytest.param(RegistryError("no production model yet"), 1, id="registry-refusal"),  # asking again cannot help
+    pytest.param(ConfigError("adapt.lam: expected a number"), 1, id="bad-params"),
+    pytest.param(OSError("registry.json: Input/output error"), 3, id="io-error"),  # the flows' tasks ask again
+    pytest.param(DropNotReady("landing/news: still being copied"), 3, id="drop-not-ready"),
+])
+def test_the_flows_retry_io_errors_and_never_a_refusal(api_url, error, attempts):
+    from prefect import flow, task
+
+    from past.continual.task_runs import retry_io
+
+    calls = []
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=retry_io)
+    def step():
+        calls.append(1)
+        raise error
+
+    @flow
+    def once():
+        step()
+
+    assert once(return_state=True).is_failed() and len(calls) == attempts
 
 
 def project_at(root: Path, params: Path) -> SimpleNamespace:

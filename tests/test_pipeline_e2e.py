@@ -2,11 +2,12 @@
 
 Runs every stage (two refinement rounds) on tests/params_small.yaml, then checks the headline (PaST
 beats target SFT by a margin measured over seeds), metrics, plots, `dvc metrics diff`, the refusal of
-bad params before any work, that a failing stage keeps the previous outputs, and that a second run, killed
-with SIGKILL once in every stage and run again, reproduces dvc.lock exactly.
+bad params before any work and that a failing stage keeps the previous outputs. A run killed in every stage
+is tests/test_pipeline_killed.py's (smaller params: the property, not the headline).
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,6 @@ import yaml
 from dvc.repo import Repo
 from safetensors import safe_open
 
-from past.files import temporaries
 from past.pipeline_repo import make_pipeline_repo, run
 
 pytestmark = pytest.mark.e2e
@@ -38,12 +38,31 @@ def repo(first_run):
     return first_run[0]
 
 
+def copy_of(repo: Path, folder: Path) -> Path:
+    """A copy of a pipeline repository (git, DVC cache and all) for a test that changes it: every test sees the
+    first run as it was, alone or in any order."""
+    shutil.copytree(repo, folder, symlinks=True)
+    return folder
+
+
 @pytest.fixture(scope="module")
-def committed(repo):
+def committed(repo, tmp_path_factory):
     """The first run's results committed: the base of `dvc metrics diff` and what an artifact version names."""
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "results"], repo)
-    return repo
+    folder = copy_of(repo, tmp_path_factory.mktemp("committed") / "repo")
+    run(["git", "add", "-A"], folder)
+    run(["git", "commit", "-qm", "results"], folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lam_changed(committed, tmp_path_factory):
+    """The committed results, then inject.lam 0.5 -> 1.0 and `dvc repro` in the workspace: a pull request's change.
+    Returns the repository and what `dvc repro` printed."""
+    folder = copy_of(committed, tmp_path_factory.mktemp("lam") / "repo")
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params["inject"]["lam"] = 1.0
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    return folder, run(["dvc", "repro"], folder).stdout
 
 
 def test_repro_writes_metrics_for_every_model(repo):
@@ -133,7 +152,7 @@ def test_lambda_sweep_plot_and_dvc_reports(repo):
 def test_artifacts_are_fetched_from_the_remote(committed, tmp_path):
     """`dvc artifacts get` from a clone (a file:// URL, so nothing comes from this repo's cache) of a tagged
     commit: the skill byte for byte, the PaST folder file for file; meta resolved from params.yaml."""
-    repo = committed
+    repo = copy_of(committed, tmp_path / "repo")
     remote, url = tmp_path / "remote", f"file://{repo}"
     run(["dvc", "remote", "add", "-d", "local", str(remote)], repo)
     run(["git", "commit", "-qm", "remote", ".dvc/config"], repo)
@@ -155,12 +174,8 @@ def test_artifacts_are_fetched_from_the_remote(committed, tmp_path):
     assert artifacts["skill"].meta["base_model"] == "tiny" and artifacts["past-model"].meta["lambda"] == lam
 
 
-def test_metrics_diff_after_a_params_change(committed):
-    repo = committed
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["inject"]["lam"] = 1.0
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    repro = run(["dvc", "repro"], repo).stdout
+def test_metrics_diff_after_a_params_change(lam_changed):
+    repo, repro = lam_changed
     assert "'extract_skill' didn't change" in repro  # pinning lambda never reruns the choice
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo).stdout)
     assert diff["metrics/eval.json"]["lambda"] == {"old": 0.5, "new": 1.0, "diff": 0.5}
@@ -169,8 +184,8 @@ def test_metrics_diff_after_a_params_change(committed):
     assert "norm_skill" not in table  # unchanged metrics stay out of a PR comment
 
 
-def test_past_report_of_the_params_change(committed, tmp_path):
-    """`past report` against the committed results, after the change above (inject.lam 0.5 -> 1.0 re-run): the
+def test_past_report_of_the_params_change(lam_changed, tmp_path):
+    """`past report` against the committed results, after inject.lam 0.5 -> 1.0 re-run in the workspace: the
     changed param and metrics with both values and the delta, and the changed plots as PNGs that exist."""
     import io
     import re
@@ -181,7 +196,7 @@ def test_past_report_of_the_params_change(committed, tmp_path):
 
     output = tmp_path / "report.md"
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(committed)
+        patch.chdir(lam_changed[0])
         assert main(["report", "--base", "HEAD", "-o", str(output)]) == 0
         assert main(["report", "--base", "no-such-branch", "-o", str(tmp_path / "r.md")]) == 2
     assert not (tmp_path / "r.md").exists()
@@ -202,12 +217,13 @@ def test_past_report_of_the_params_change(committed, tmp_path):
         image = Image.open(io.BytesIO(data)).convert("RGB")
         assert image.width > 300 and image.height > 300 and len(image.getcolors(1 << 24)) > 20  # drawn, not blank
     # dvc plots show: the offline page (the template's libraries inlined, no script loaded from anywhere)
-    run(["dvc", "plots", "show", "plots/lambda_sweep.csv", "-o", str(tmp_path / "page")], committed)
+    run(["dvc", "plots", "show", "plots/lambda_sweep.csv", "-o", str(tmp_path / "page")], lam_changed[0])
     page = (tmp_path / "page/index.html").read_text()
     assert "vegaEmbed(" in page and "window.vegaEmbed=" in page and not re.search(r"<script[^>]*\ssrc=", page)
 
 
-def test_bad_params_stop_before_work_and_keep_outputs(repo):
+def test_bad_params_stop_before_work_and_keep_outputs(repo, tmp_path):
+    repo = copy_of(repo, tmp_path / "repo")
     before = (repo / "models/past/model.safetensors").read_bytes()
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["inject"]["lam"] = "strong"
@@ -218,7 +234,8 @@ def test_bad_params_stop_before_work_and_keep_outputs(repo):
     assert (repo / "models/past/model.safetensors").read_bytes() == before
 
 
-def test_lambda_null_injects_the_validated_choice(repo):
+def test_lambda_null_injects_the_validated_choice(repo, tmp_path):
+    repo = copy_of(repo, tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["inject"]["lam"] = None
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
@@ -227,43 +244,3 @@ def test_lambda_null_injects_the_validated_choice(repo):
     assert json.loads((repo / "metrics/eval.json").read_text())["lambda"] == chosen
     card = json.loads((repo / "models/past/past_provenance.json").read_text())
     assert card["skills"][0]["lambda"] == chosen
-
-
-# Where the second run is killed (SIGKILL at a past.failpoints point, `stage/point`): in every stage, mid-training
-# where it trains (a checkpoint just saved), while publishing its output elsewhere. skill_rl is killed in round
-# 2's SFT, after round 1 is done.
-KILLS = ["prepare/publish", "base/checkpoint", "source_sft/checkpoint", "skill_rl/checkpoint", "target_sft/checkpoint",
-         "extract_skill/publish", "inject/publish", "oracle/publish", "evaluate/publish"]
-
-
-def test_a_second_run_killed_in_every_stage_reproduces_dvc_lock(first_run, tmp_path):
-    # another folder (absolute paths differ) and other processes (hash seeds, temporary names differ)
-    again = make_pipeline_repo(tmp_path / "again", SMALL)
-    for point in KILLS:
-        stage = point.split("/")[0]
-        result = run(["dvc", "repro", stage], again, check=False, env={"PAST_KILL_AT": point})
-        assert result.returncode != 0 and f"failed to reproduce '{stage}'" in result.stderr, point
-        assert stage in run(["dvc", "status", stage], again).stdout, point  # DVC knows the stage is not done
-    run(["dvc", "repro"], again)  # the killed ones resume (from their checkpoints), nothing else reruns
-    first, second = yaml.safe_load(first_run[1]), yaml.safe_load((again / "dvc.lock").read_text())
-    differing = lock_differences(first, second)
-    assert not differing, "a `dvc repro` killed in every stage gave other hashes for: " + "; ".join(differing)
-    assert first == second
-    work = again / "models/.work"
-    assert not temporaries(again), "left behind by the killed runs"
-    assert not work.exists() or not any(work.iterdir()), f"work folders left: {list(work.iterdir())}"
-
-
-def lock_differences(first: dict, second: dict) -> list[str]:
-    """'stage: deps|outs path' for each path whose hash, size or file count differs (or that one lock lacks),
-    'stage: params|cmd' when those differ."""
-    differing = []
-    for name in sorted(set(first["stages"]) | set(second["stages"])):
-        a, b = first["stages"].get(name, {}), second["stages"].get(name, {})
-        for kind in ("deps", "outs"):
-            entries_a = {e["path"]: e for e in a.get(kind, [])}
-            entries_b = {e["path"]: e for e in b.get(kind, [])}
-            differing += [f"{name}: {kind} {path}" for path in sorted(set(entries_a) | set(entries_b))
-                          if entries_a.get(path) != entries_b.get(path)]
-        differing += [f"{name}: {key}" for key in ("cmd", "params") if a.get(key) != b.get(key)]
-    return differing

@@ -93,6 +93,28 @@ def test_verify_catches_tampered_weights_and_rollback_is_logged(registry):
     assert registry.state()["decisions"][-1]["stage"] == "rollback"
 
 
+def test_a_rollback_takes_the_skill_back_with_the_model(registry, tmp_path):
+    """A refresh promoted a model with a new skill; rolling back to the model before it makes that model's skill
+    the one the next drop uses again (the newer skill stays registered), and `past registry show` says so."""
+    original, old_skill = registry.production()["id"], registry.skill()["id"]
+    new_skill_file = registry.skill_file("s-new")
+    new_skill_file.parent.mkdir(parents=True)
+    new_skill_file.write_bytes(b"new skill")
+    new_skill = {"id": "s-new", "path": str(new_skill_file.relative_to(registry.root)), "lambda": 0.75,
+                 "weights_sha256": weights_sha256(new_skill_file)}
+    entry = {**candidate(registry, b"gggg", original), "skill": "s-new"}
+    registry.record({"id": "refresh", "decision": "promoted", "drop": entry["drop"]}, model=entry, skill=new_skill)
+    assert registry.production()["id"] == "m-gggg" and registry.skill()["id"] == "s-new"
+
+    decision = registry.rollback(original, "the refreshed skill answers worse in production")
+    assert registry.production()["id"] == original and registry.skill()["id"] == old_skill
+    assert (decision["skill_before"], decision["skill_after"]) == ("s-new", old_skill)
+    assert "s-new" in registry.state()["skills"]  # kept: a later refresh or rollback can use it again
+    shown = subprocess.run([sys.executable, "-m", "past.cli", "registry", "show", str(registry.root)],
+                           capture_output=True, text=True, check=True).stdout
+    assert f"skill for the next drop: {old_skill}" in shown and "rollback" in shown
+
+
 def test_discard_never_deletes_a_registered_model(registry):
     production = registry.production()["id"]
     registry.discard(production)

@@ -15,8 +15,10 @@ import os
 import sys
 from pathlib import Path
 
+from past.errors import Refusal
 
-class CommandError(ValueError):
+
+class CommandError(Refusal):
     """A command that cannot run as asked; printed as one `past: error:` line."""
 
 
@@ -338,8 +340,8 @@ def _plan(args) -> int:
 
     from past.config import validate_params
     from past.pipeline_repo import deep_merge, dotted_override
-    from past.planner import (GiB, PlanError, check_fits, describe_model, launcher_layout, memory_limit,
-                              pipeline_lengths, pipeline_model, pipeline_steps, plan_step)
+    from past.planner import (GiB, PlanError, check_fits, default_device, describe_model, launcher_layout,
+                              memory_limit, pipeline_lengths, pipeline_model, pipeline_steps, plan_step)
 
     try:
         raw = yaml.safe_load(args.params.read_text(encoding="utf-8")) if args.params.exists() else {}
@@ -356,16 +358,10 @@ def _plan(args) -> int:
     except PlanError as e:
         raise CommandError(str(e)) from None
     device = args.device or ("cuda" if args.gpu_gib else None)
-    if args.gpu_gib:
-        limit, source = int(args.gpu_gib * GiB), f"--gpu-gib {args.gpu_gib:g}"
-    elif params.train.memory_limit_gib > 0:
-        limit, source = int(params.train.memory_limit_gib * GiB), "train.memory_limit_gib"
-    else:
-        from past.planner import default_device
-
-        device = device or default_device()
-        limit, source = memory_limit(params.train, device), "the device's memory"
+    if not (args.gpu_gib or params.train.memory_limit_gib > 0):
+        device = device or default_device()  # the device's own memory: the one this machine has
     device = device or "cpu"
+    limit, source = memory_limit(params.train, device, args.gpu_gib or 0.0)
     print(f"model {spec.describe()}")
     for note in notes:
         print(f"note: {note}")

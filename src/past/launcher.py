@@ -20,12 +20,14 @@ import shlex
 import sys
 from pathlib import Path
 
+from past.errors import Refusal
+
 PROGRAMS = ("python", "torchrun", "accelerate")
 PYTHON_VARIABLE = "PAST_TRAIN_PYTHON"  # train.python when params.yaml leaves it empty (deploy/Containerfile sets it)
 SAFE_WORD = re.compile(r"[A-Za-z0-9_./:=,+@%-]+")  # options and paths: no ; | & $ ` < > quotes or spaces
 
 
-class LauncherError(ValueError):
+class LauncherError(Refusal):
     """A `train.launcher` value that is not one of the launchers, or that holds shell syntax."""
 
 

@@ -49,9 +49,11 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from past.errors import Refusal
+from past.skills.safetensors_io import read_header
 
 GiB = 1024 ** 3
 TOKEN_TILE = 4096  # trl.kernels.chunked_logprob.TOKEN_CHUNK_SIZE: tokens per LM-head tile
@@ -74,7 +76,7 @@ __all__ = ["PlanError", "ModelSpec", "Knobs", "Estimate", "describe_model", "est
            "longest_tokens", "count", "BUILTIN_MODELS", "GiB", "STEPS", "launcher_layout"]
 
 
-class PlanError(ValueError):
+class PlanError(Refusal):
     """A step that will not fit (the message names the knobs to change), or a model the planner cannot describe."""
 
 
@@ -245,15 +247,6 @@ def _spec(cfg: dict, tensors, name: str, source: str, file_dtype: str = "F32",
         file_dtype=file_dtype, source=source, tokens_per_word=tokens_per_word)
 
 
-def safetensors_header(path: str | Path) -> dict:
-    """The JSON header of one safetensors file: {name: {"dtype", "shape", "data_offsets"}} (no tensor is read)."""
-    with open(path, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
-    header.pop("__metadata__", None)
-    return header
-
-
 def _folder_spec(folder: Path) -> ModelSpec:
     cfg_path = folder / "config.json"
     if not cfg_path.exists():
@@ -264,7 +257,7 @@ def _folder_spec(folder: Path) -> ModelSpec:
     if shards:
         tensors = []
         for shard in shards:
-            for name, info in safetensors_header(shard).items():
+            for name, info in read_header(shard)[0].items():  # the skill engine's checked reader
                 tensors.append((name, tuple(info["shape"])))
                 dtypes.add(info["dtype"])
     tokens_per_word = 1.3
@@ -723,11 +716,14 @@ def device_memory(index: int | None = None) -> int | None:
     return torch.cuda.get_device_properties(torch.cuda.current_device() if index is None else index).total_memory
 
 
-def memory_limit(train, device: str = "cuda") -> int | None:
-    """train.memory_limit_gib in bytes when set; else the CUDA device's own memory; None on CPU (no check)."""
+def memory_limit(train, device: str = "cuda", gpu_gib: float = 0.0) -> tuple[int | None, str]:
+    """The memory a step must fit, in bytes, and where that figure comes from: `gpu_gib` (`past plan --gpu-gib`)
+    when given, else train.memory_limit_gib when set, else the CUDA device's own memory; None on CPU (no check)."""
+    if gpu_gib > 0:
+        return int(gpu_gib * GiB), f"--gpu-gib {gpu_gib:g}"
     if train.memory_limit_gib > 0:
-        return int(train.memory_limit_gib * GiB)
-    return device_memory() if device == "cuda" else None
+        return int(train.memory_limit_gib * GiB), "train.memory_limit_gib"
+    return (device_memory() if device == "cuda" else None), "the device's memory"
 
 
 def _divisors_below(n: int, below: int) -> list[int]:
@@ -859,14 +855,8 @@ def check_step(params, model, step: str, *, device: str | None = None, limit_byt
     if "processes" not in kwargs:
         kwargs["processes"], kwargs["sharding"] = launcher_layout(params.train.launcher)
     device = device or default_device()
-    limit = limit_bytes if limit_bytes is not None else memory_limit(params.train, device)
+    limit, source = (limit_bytes, "given") if limit_bytes is not None else memory_limit(params.train, device)
     est = plan_step(params, model, step, device=device, device_bytes=limit, **kwargs)
-    if limit_bytes is not None:
-        source = "given"
-    elif params.train.memory_limit_gib > 0:
-        source = "train.memory_limit_gib"
-    else:
-        source = "the device's memory"
     return check_fits(est, limit, source, params.train.max_length)
 
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from past.errors import DataError
+from past.errors import DataError, Refusal
 from past.files import sha256_file, sha256_json
 from past.knowledge.format import DOCUMENTS, MANIFEST, QUESTIONS, KnowledgeSet
 
@@ -31,7 +31,7 @@ MARKERS = (MANIFEST, READY)
 INCONSISTENT_GRACE = 60.0  # seconds a manifest may disagree with its files (copied first) before adapt rejects it
 
 
-class LandingError(ValueError):
+class LandingError(Refusal):
     """An incoming path that past refuses to read (outside the landing folder, a symlink, not a folder)."""
 
 

@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from past import failpoints
+from past.errors import Refusal
 from past.files import (atomic_dir, atomic_path, clear_stale, copy_folder_atomic, sha256_file, sha256_json,
                         write_json_atomic)
 
@@ -47,7 +48,7 @@ FINAL = ("promoted", "rejected")
 NOT_ON_CONTENT = ("landing", "production", "promotion", "stale")  # rejections that say nothing of the knowledge
 
 
-class RegistryError(RuntimeError):
+class RegistryError(Refusal):
     """The registry cannot do what was asked (no production yet, unknown id, a stale promotion...)."""
 
 
@@ -312,15 +313,20 @@ class Registry:
 
     def rollback(self, model_id: str, reason: str) -> dict:
         """Point production back at an earlier promoted model (logged like any decision), once its weights and
-        skill are checked: production never points at a model whose files are gone."""
+        skill are checked: production never points at a model whose files are gone.
+
+        The skill goes back with it: production is a model and the skill it was injected with, and the next drop
+        is adapted with that skill on that model's SFT weights. A newer skill (a refresh promoted after it) stays
+        registered; the decision names both (skill_before, skill_after)."""
         self.verify(model_id)
         with self.transaction() as state:
             if model_id not in state["models"]:
                 raise RegistryError(f"{self.root}: no model {model_id!r} to roll back to")
+            skill = state["models"][model_id]["skill"]
             decision = {"at": now(), "decision": "promoted", "stage": "rollback", "candidate": model_id,
                         "production_before": state["production"], "production_after": model_id,
-                        "reasons": [reason]}
-            state["production"] = model_id
+                        "skill_before": state["skill"], "skill_after": skill, "reasons": [reason]}
+            state["production"], state["skill"] = model_id, skill
             state["decisions"].append(decision)
         return decision
 
@@ -343,6 +349,7 @@ class Registry:
         how = " (consolidated: SFT on all knowledge)" if prod.get("kind") == "consolidation" else ""
         lines.append(f"    from drop {drop.get('name', '-')} ({drop.get('hash', '-')[:12]}){how}, "
                      f"skill {prod['skill']} at lambda {prod['lambda']:g}, parent {prod.get('parent') or '-'}")
+        lines.append(f"  skill for the next drop: {state['skill']}")
         for name, value in sorted(prod.get("metrics", {}).items()):
             lines.append(f"    {name}: {value}")
         consolidations = sum(m.get("kind") == "consolidation" for m in state["models"].values())

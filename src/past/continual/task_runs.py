@@ -9,13 +9,14 @@ from past.continual.landing import DropNotReady
 
 
 def retry_io(task, task_run, state) -> bool:
-    """Prefect `retry_condition_fn`: retry a drop still being copied or an I/O error, never a refusal
-    (LandingError, ConfigError, RegistryError, a broken contract... are ValueErrors: asking again cannot help)."""
+    """Prefect `retry_condition_fn`: retry a drop still being copied, an I/O error, a timeout, a crashed training
+    process; never a refusal (past.errors.Refusal: bad params or data, a registry operation that does not apply,
+    a broken contract) nor any other ValueError: asking again cannot help."""
     try:
         state.result()
     except DropNotReady:
         return True
-    except ValueError:
+    except ValueError:  # Refusal among them
         return False
     except Exception:
         return True

@@ -6,8 +6,10 @@ can print it as is and exit non-zero. Subclasses let callers (flows, tests) tell
 
 from __future__ import annotations
 
+from past.errors import Refusal
 
-class SkillError(ValueError):
+
+class SkillError(Refusal):
     """Base class: the inputs or the requested output cannot be used; nothing was written."""
 
 
