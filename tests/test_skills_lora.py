@@ -8,7 +8,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import LlamaForCausalLM
 
 from past.skills import SkillVector, extract_skill, inject
-from skills_fixtures import family, load_weights
+from skills_fixtures import load_weights
 
 TOL = dict(rtol=1e-5, atol=1e-6)
 
@@ -36,11 +36,6 @@ RICH = dict(  # every LoRA feature we merge: Linear and Embedding factors, patte
     r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj", "embed_tokens"], modules_to_save=["lm_head"],
     rank_pattern={"model.layers.0.self_attn.q_proj": 2}, alpha_pattern={"down_proj": 3},
 )
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return family(tmp_path_factory, torch.float32)
 
 
 @pytest.mark.parametrize("lora", [RICH, dict(r=3, lora_alpha=5, use_rslora=True, target_modules=["k_proj", "up_proj"])], ids=["rich", "rslora"])

@@ -18,11 +18,6 @@ from skills_fixtures import family, load_weights
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return family(tmp_path_factory, torch.float32)
-
-
-@pytest.fixture(scope="module")
 def skill(models, tmp_path_factory):
     return extract_skill(models["rl_s"], models["sft_s"], tmp_path_factory.mktemp("skill") / "v.safetensors")
 
