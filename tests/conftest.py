@@ -20,3 +20,13 @@ def models(tmp_path_factory):
     from skills_fixtures import family
 
     return family(tmp_path_factory, torch.float32)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reversed", action="store_true",
+                     help="run the collected tests in reverse order (each must pass alone and in any order)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--reversed"):
+        items.reverse()
