@@ -48,6 +48,27 @@ def kill_adapt_at(points: list[str], drop: str, params: str, registry, api_url: 
     return out
 
 
+def forget_deployments(names: list[str], work_pool: str | None = None) -> None:
+    """Delete these deployments, the automations their triggers created and `work_pool` from the current Prefect
+    server, so that a test which deploys leaves no trigger behind to start runs for the tests after it."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            client.delete_resource_owned_automations(f"prefect.deployment.{deployment.id}")
+            client.delete_deployment(deployment.id)
+        if work_pool:
+            try:
+                client.delete_work_pool(work_pool)
+            except ObjectNotFound:
+                pass
+
+
 def land_and_serve(project, count: int, watch, api_url: str, first_index: int = 10) -> dict:
     """Serve `adapt` (flows/serve.py), land `count` one-person drops at once, run a watch pass a second (its
     schedule in prefect.yaml runs one every 30 s) until every drop has a final decision; returns the drop names
@@ -90,6 +111,7 @@ def land_and_serve(project, count: int, watch, api_url: str, first_index: int = 
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+        forget_deployments(["adapt/adapt"])
     log = [d for d in project.registry.state()["decisions"] if d.get("drop", {}).get("name") in names]
     return {"names": names, "landed_seconds": landed, "seconds": elapsed, "announced": announced,
             "runs": sorted(runs, key=lambda r: r.start_time), "log": log}

@@ -13,20 +13,9 @@ import pytest
 import torch
 
 from past.pipeline_repo import make_pipeline_repo, run
+from pipeline_params import LAUNCHED
 
 pytestmark = pytest.mark.e2e
-LAUNCHED = {
-    "seed": 0, "threads": 1,
-    "prepare": {"world": {"p0_people": 60, "source_people": 24, "target_oracle_people": 10, "target_eval_people": 10,
-                          "renders_per_person": 16}},
-    "base": {"steps": 200, "batch_size": 32},
-    "source_sft": {"steps": 60, "batch_size": 32},
-    "skill_rl": {"rounds": 2, "grpo": {"steps": 6, "prompts_per_step": 8, "num_generations": 4}},
-    "target_sft": {"steps": 40, "batch_size": 32},
-    "oracle": {"grpo": {"steps": 4, "prompts_per_step": 8, "num_generations": 4}},
-    "evaluate": {"lambdas": [0.5]},
-    "train": {"launcher": "torchrun --nproc_per_node 2"},
-}
 
 
 @pytest.fixture(scope="module")

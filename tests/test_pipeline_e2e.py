@@ -69,8 +69,9 @@ def test_repro_writes_metrics_for_every_model(repo):
     metrics = json.loads((repo / "metrics/eval.json").read_text())
     assert set(metrics["exact_match"]) == {"base", "target_sft", "past", "oracle", "control"}
     assert metrics["questions"] == 10 * 5
-    for scores in (metrics["exact_match"], metrics["f1"]):
-        assert all(0.0 <= value <= 1.0 for value in scores.values())
+    # a share of the 50 questions each, and token F1 credits at least what exact match does
+    assert all(abs(value * 50 - round(value * 50)) < 1e-6 for value in metrics["exact_match"].values())
+    assert all(metrics["f1"][name] >= em - 1e-9 for name, em in metrics["exact_match"].items())
     assert metrics["past_gain_over_target_sft"] == pytest.approx(
         metrics["exact_match"]["past"] - metrics["exact_match"]["target_sft"], abs=1e-3)
     # the base only saw P0 people: it cannot know the target's facts
@@ -91,8 +92,11 @@ def test_past_beats_target_sft_by_the_measured_margin(repo):
 def test_two_refinement_rounds_and_reward_curve(repo):
     rounds = json.loads((repo / "metrics/skill_rl.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [1, 2]
-    for r in rounds:  # every source metric before and after RL, not only the reward's
-        assert all(0 <= r[f"{when}_{m}"] <= 1 for when in ("start", "rl") for m in ("exact_match", "f1", "contained"))
+    # every source metric before and after RL, not only the reward's: RL lifts each round (measured over seeds 0-4,
+    # benchmarks/results/seeds_small.json: 0.69-0.97 before, 0.989-1.0 after, by 0.022 at the least)
+    for r in rounds:
+        assert r["rl_exact_match"] > r["start_exact_match"] and r["rl_exact_match"] >= 0.95, r
+        assert all(r[f"{when}_f1"] >= r[f"{when}_exact_match"] - 1e-9 for when in ("start", "rl"))
     curve = (repo / "plots/reward_curve.csv").read_text().splitlines()
     assert curve[0] == "round,step,reward"
     assert {line.split(",")[0] for line in curve[1:]} == {"1", "2"}
@@ -118,7 +122,10 @@ def test_skill_file_has_provenance_and_orthogonality_is_reported(repo):
     assert choice["tied"] == len(best) and choice["answer_loglik"][f"{choice['lambda']:g}"] == max(
         choice["answer_loglik"][lam] for lam in best)
     orthogonality = json.loads((repo / "metrics/orthogonality.json").read_text())
-    assert -1 <= orthogonality["cos_sft_source_vs_skill"] <= 1
+    # the paper's finding, measured over seeds 0-4 (seeds_small.json): |cos(Delta_SFT_S, v)| 0.017-0.045, two SFT
+    # updates on different knowledge 0.23-0.30, at least five times more aligned
+    cos_skill, cos_sft = orthogonality["cos_sft_source_vs_skill"], orthogonality["cos_sft_source_vs_sft_target"]
+    assert abs(cos_skill) < 0.1 and cos_sft > 0.15 and abs(cos_skill) < cos_sft / 3, orthogonality
     assert orthogonality["norm_skill"] > 0
     rows = (repo / "plots/cosine_per_matrix.csv").read_text().splitlines()
     assert len(rows) > 10 and rows[0].startswith("tensor,")

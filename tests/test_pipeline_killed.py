@@ -1,8 +1,8 @@
 """A `dvc repro` killed with SIGKILL once in every stage, and run again, reproduces an unbroken run's dvc.lock.
 
-The launched pipeline test's tiny params (every stage, two refinement rounds) in one process, with a resumable
-checkpoint every 20 steps: the kills land mid-training where a stage trains, and the property (nothing lost,
-nothing half-published, the same bits) does not need the headline's sizes (tests/test_pipeline_e2e.py).
+The smallest params that still run every stage (two refinement rounds) and train past a checkpoint, in one
+process: the kills land mid-training where a stage trains, and the property (nothing lost, nothing
+half-published, the same bits) needs no model that answers anything (tests/test_pipeline_e2e.py has the headline).
 """
 
 import pytest
@@ -10,11 +10,12 @@ import yaml
 
 from past.files import temporaries
 from past.pipeline_repo import make_pipeline_repo, run
-from test_launched_pipeline import LAUNCHED
+from pipeline_params import MINIMAL
 
 pytestmark = pytest.mark.e2e
-# base 200 steps, source and round-2 SFT 60, target SFT 40: each saves a checkpoint (and is killed there) at step 20
-KILLED = {**LAUNCHED, "train": {"checkpoint_steps": 20}}
+# every training SFT (round 2's too) saves a checkpoint (and is killed there) at step 20 of 30, then resumes for the
+# last 10; GRPO's 2 steps save none, so skill_rl is killed in round 2's SFT
+KILLED = {**MINIMAL, "train": {"checkpoint_steps": 20}}
 
 
 @pytest.fixture(scope="module")

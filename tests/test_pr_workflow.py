@@ -3,8 +3,8 @@
 
 main is reproduced once (no remote yet: the script says every stage is retrained) and pushed; a pull request's
 runner, a fresh `git clone` whose only change is README.md, then restores every stage from the remote and trains
-none, and `past report` against main shows no change. Small params (every stage, two refinement rounds, about
-two minutes on 2 cores): the machinery, not the headline.
+none, and `past report` against main shows no change. The smallest params (tests/pipeline_params.py: every stage,
+two refinement rounds): the machinery, not the headline.
 """
 
 from pathlib import Path
@@ -14,12 +14,11 @@ import yaml
 
 from past.files import sha256_file
 from past.pipeline_repo import ROOT, make_pipeline_repo, run
-from test_launched_pipeline import LAUNCHED
+from pipeline_params import MINIMAL
 
 pytestmark = pytest.mark.e2e
 SCRIPT = ROOT / "scripts/ci-dvc.sh"
-# the launched pipeline test's tiny params, in one process, with a sweep: trains in ~100 s
-TINY = {**{key: value for key, value in LAUNCHED.items() if key != "train"}, "evaluate": {"lambdas": [0.0, 0.5, 1.0]}}
+TINY = {**MINIMAL, "evaluate": {"lambdas": [0.0, 0.5, 1.0]}}  # a sweep: the report compares its plot
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@past.invalid",
                 "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@past.invalid"}
 

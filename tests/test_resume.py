@@ -79,9 +79,9 @@ def project(world: Path, root: Path, models: list[str], **train) -> Path:
     return root
 
 
-def start(root: Path, stage: str, delay: float = 0.0) -> subprocess.Popen:
+def start(root: Path, stage: str, delay: float = 0.0, **env) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "STEP_SECONDS": str(delay),
-           "STEP_FILE": str(root / "steps.log")}
+           "STEP_FILE": str(root / "steps.log"), **env}
     return subprocess.Popen([sys.executable, "-c", RUNNER, str(REPO / "stages" / f"{stage}.py")], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -154,6 +154,25 @@ def test_a_killed_sft_stage_resumes_to_the_same_weights(world, uninterrupted_sft
     assert f"resuming from {checkpoint.relative_to(root)}" in out
     assert_equal_weights(root / "models/source_sft", uninterrupted_sft)
     # the curves too: the points logged after the checkpoint by the killed run are there once
+    assert curves(root, "source_sft") == curves(uninterrupted_sft.parents[1], "source_sft") != {}
+    assert_clean(root, "source_sft")
+
+
+def test_a_stage_killed_after_its_last_step_resumes_from_the_last_periodic_checkpoint(world, uninterrupted_sft,
+                                                                                      tmp_path):
+    """Killed once trained, before publishing: no checkpoint of the last step (16, mid-epoch: six steps an epoch),
+    because Hugging Face's Trainer resumed from one runs a 17th step; the rerun redoes 13-16 from step 12's."""
+    root = project(world, tmp_path, ["base"])
+    work = root / "models/.work/source_sft"
+    process = start(root, "source_sft", PAST_KILL_AT="trained")
+    process.communicate(timeout=300)
+    assert process.returncode == -signal.SIGKILL and not (root / "models/source_sft").exists()
+    [checkpoint] = complete_checkpoints(work)
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == 12
+
+    out = run(root, "source_sft")
+    assert f"resuming from {checkpoint.relative_to(root)}" in out
+    assert_equal_weights(root / "models/source_sft", uninterrupted_sft)
     assert curves(root, "source_sft") == curves(uninterrupted_sft.parents[1], "source_sft") != {}
     assert_clean(root, "source_sft")
 

@@ -12,6 +12,7 @@ The points:
     publish            files.publish: a finished artifact, just before it is renamed into place (a folder
                        replacing another one: between stepping the old one aside and renaming the new one in)
     checkpoint         a training checkpoint was saved (training.checkpoints)
+    trained            a trainer finished its last step, its step not yet published (training.checkpoints)
     registry:written   registry.json written, the production symlink not yet moved
     adapt:validated, adapt:trained, adapt:injected, adapt:scored (once per score), adapt:recorded
                        the adapt flow's steps (flows/adapt.py), each once its step is done

@@ -74,7 +74,10 @@ def last_checkpoint(folder: str | Path, required: tuple[str, ...] = ()) -> str |
 
 
 class StopOnPreemption(TrainerCallback):
-    """After a SIGTERM: end training at the end of the current optimizer step, saving a checkpoint first."""
+    """After a SIGTERM: end training at the end of the current optimizer step, saving a checkpoint first. And no
+    checkpoint at the last step: Hugging Face's Trainer resumed from one mid-epoch runs one step past max_steps
+    (its loop checks for the end only after a step), an extra update and log row an unbroken run never makes;
+    a run killed after its last step resumes from the last periodic checkpoint instead."""
 
     def __init__(self, save: bool):
         self.save = save
@@ -83,6 +86,8 @@ class StopOnPreemption(TrainerCallback):
         if requested():
             control.should_training_stop = True
             control.should_save = self.save
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            control.should_save = False
         return control
 
     def on_save(self, args, state, control, **kwargs):
@@ -105,6 +110,7 @@ def train(trainer, run: TrainingRun) -> None:
     trainer.add_callback(StopOnPreemption(save=checkpointing(run)))
     with preemptible(), deferred():
         trainer.train(resume_from_checkpoint=resume)
+    failpoints.reached("trained")
 
 
 # ------------------------------------------------------------------------------------------ work folders
