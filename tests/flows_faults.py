@@ -1,5 +1,5 @@
 """The flows' fault and load scenarios, run for real against a Prefect server: written once, asserted by
-tests/test_flows_adapt.py and reported by benchmarks/reliability.py.
+tests/test_flows_adapt.py (docs/reliability.md, cases 16 and 17).
 
 - `kill_adapt_at`: the adapt flow on one drop, run again and again, each run killed (SIGKILL, past.failpoints)
   at the next step; what every kill left behind.

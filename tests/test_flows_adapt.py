@@ -227,6 +227,7 @@ def test_a_drop_that_breaks_its_contract_is_rejected_with_a_report(shared, promo
     assert event.payload["stage"] == "contract" and event.payload["report"] == report
 
 
+@pytest.mark.reliability(11, 'a drop holding `evil.pkl`', 'refused naming the file; corrected, adapted without force')
 def test_a_drop_packed_wrong_is_refused_and_lands_once_corrected_without_force(shared, promoted, flows):
     """A stray file is refused by name (never silently ignored). That is the drop's packaging, not its knowledge:
     the decision is a landing rejection, so the corrected drop, the same content and identity, is adapted."""
@@ -241,6 +242,8 @@ def test_a_drop_packed_wrong_is_refused_and_lands_once_corrected_without_force(s
     assert again["decision"] in ("promoted", "rejected") and "target_sft" in again["timings"]
 
 
+@pytest.mark.reliability(10, "production's skill file deleted, then a drop lands",
+                         'refused before any work (flow: a recorded decision)')
 def test_a_damaged_production_is_refused_before_any_work_with_a_decision(template, tmp_path, flows, api_url):
     """Production's skill file deleted: the run records a rejection (stage production) naming the file, trains
     nothing and leaves no candidate folder; restored, the same drop is adapted (the refusal said nothing of it)."""
@@ -405,6 +408,8 @@ def test_a_change_of_grading_rescores_production_and_the_candidate(shared, promo
 # ------------------------------------------------------------------------------------------ crash + resume
 
 
+@pytest.mark.reliability(16, 'the adapt flow killed (SIGKILL) at each step: after validation, mid-SFT, after inject, mid-evaluation, during record',
+                         'after every kill production whole; the reruns end in one decision')
 def test_a_flow_killed_at_each_step_converges_to_one_decision(template, tmp_path, flows, api_url):
     """Each run is killed (SIGKILL) at the next step (flows_faults.KILLS): after validation, mid-SFT, after inject,
     mid-evaluation, during record; every rerun resumes what the last one finished."""
@@ -509,14 +514,16 @@ def test_prefect_yaml_declares_the_trigger_schedules_and_limits():
     assert by_name["watch"].schedules[0].interval and by_name["refresh-skill"].schedules[0].cron
 
 
-def test_drops_landing_at_once_are_adapted_once_each_in_order(template, tmp_path, flows, api_url):
+@pytest.mark.reliability(17, "drops landing at once, through watch and the served deployment's trigger (`--drops N`: 4 in the suite)",
+                         'each adapted exactly once, in landing order, none lost')
+def test_drops_landing_at_once_are_adapted_once_each_in_order(template, tmp_path, flows, api_url, request):
     """The real path under load: watch emits events, the deployment trigger (from prefect.yaml) starts adapt runs
-    on a served deployment, one at a time; every drop is adapted exactly once, in landing order. Four drops here,
-    three of them queued behind the first run; the twenty of `benchmarks/reliability.py` (case 17) take ~5 min."""
+    on a served deployment, one at a time; every drop is adapted exactly once, in landing order. Four drops in the
+    suite, three of them queued behind the first run; `--drops 20` (docs/reliability.md, case 17) takes ~5 min."""
     sft = {"steps": 1, "lr": 0.001, "batch_size": 16, "warmup_ratio": 0.0}  # any decision will do here
     project = project_at(tmp_path / "project", copy_project(template, tmp_path / "project", sft=sft,
                                                             consolidate={"on_forgetting": False}))
-    load = land_and_serve(project, 4, flows.watch, api_url)
+    load = land_and_serve(project, request.config.getoption("--drops"), flows.watch, api_url)
     names, runs, log = load["names"], load["runs"], load["log"]
     assert load["landed_seconds"] < 5
     assert load["announced"] == names  # each announced once, oldest first

@@ -30,6 +30,7 @@ def tree_hash(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.reliability(13, 'the disk fills up while a model is published', 'clear error, previous model kept')
 def test_a_model_that_does_not_fit_keeps_the_previous_one(small_disk):
     tokenizer = build_word_tokenizer(["ann", "was", "born", "in", "kelm", "."])
     small = TinyModelParams(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_positions=32)
@@ -43,6 +44,7 @@ def test_a_model_that_does_not_fit_keeps_the_previous_one(small_disk):
     assert sorted(p.name for p in small_disk.iterdir()) == ["model"]  # no temporary left behind
 
 
+@pytest.mark.reliability(13, 'the disk fills up while a model is published', 'clear error, previous model kept')
 def test_a_metrics_file_that_does_not_fit_is_not_created(small_disk):
     path = small_disk / "metrics.json"
     with pytest.raises(DiskFullError, match="it was not created"):

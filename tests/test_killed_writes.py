@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from past.files import atomic_dir, clear_stale, write_json_atomic
 
 WRITE_FOLDER = """
@@ -33,6 +35,8 @@ def siblings(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+@pytest.mark.reliability(14, "a model folder's writer killed (SIGKILL) between its two renames",
+                         'the previous folder back whole, nothing left')
 def test_a_folder_killed_between_its_two_renames_comes_back_whole(tmp_path):
     target = tmp_path / "model"
     with atomic_dir(target) as tmp:
@@ -44,6 +48,8 @@ def test_a_folder_killed_between_its_two_renames_comes_back_whole(tmp_path):
     assert len(restored) == 2 and (target / "weights").read_text() == "old" and siblings(tmp_path) == ["model"]
 
 
+@pytest.mark.reliability(14, "a model folder's writer killed (SIGKILL) between its two renames",
+                         'the previous folder back whole, nothing left')
 def test_the_next_write_after_a_kill_leaves_only_the_new_artifact(tmp_path):
     target = tmp_path / "model"
     with atomic_dir(target) as tmp:
@@ -54,6 +60,8 @@ def test_the_next_write_after_a_kill_leaves_only_the_new_artifact(tmp_path):
     assert (target / "weights").read_text() == "newer" and siblings(tmp_path) == ["model"]
 
 
+@pytest.mark.reliability(15, "a file's writer (`registry.json`'s) killed (SIGKILL) just before its rename",
+                         'never missing, previous state kept')
 def test_a_file_is_never_missing_and_the_killed_writers_temporary_is_cleared(tmp_path):
     target = tmp_path / "registry.json"
     write_json_atomic(target, {"version": "old"})

@@ -140,6 +140,7 @@ def test_files_changed_after_announcement_are_refused(tmp_path):
         load_drop(drop)
 
 
+@pytest.mark.reliability(11, 'a drop holding `evil.pkl`', 'refused naming the file; corrected, adapted without force')
 def test_stray_files_and_a_wrong_manifest_are_packaging_errors(tmp_path):
     from past.continual.landing import PackagingError
 
@@ -155,6 +156,7 @@ def test_stray_files_and_a_wrong_manifest_are_packaging_errors(tmp_path):
         load_drop(inspect_drop(tmp_path, "m", now=time.time() + 120))
 
 
+@pytest.mark.reliability(12, 'a drop with one 50 MB document', 'refused naming row and knob, before SFT')
 def test_size_limits_name_the_row_and_the_knob(tmp_path):
     big = [dict(DOCS[0]), {**DOCS[1], "text": "word " * 60_000}]
     write_knowledge_set(tmp_path / "big", KnowledgeSet("x", "qa", big, QUESTIONS))

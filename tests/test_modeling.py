@@ -75,6 +75,7 @@ def test_a_served_dtype_is_stored_while_the_model_in_memory_stays_fp32(saved, tm
 
 
 @pytest.mark.parametrize("typo", ["models/no_such_model", "./no_such_model", "/no/such/model", "a/b/c"])
+@pytest.mark.reliability(6, '`base.model: models/no_such_model` (a typo)', 'a missing folder, no hub request')
 def test_a_missing_local_path_is_named_not_sent_to_the_hub(typo, tmp_path, monkeypatch):
     """A path-like base.model that does not exist is a missing folder: no hub request (which offline fails naming
     no path, and online waits first), through the base step as the stage runs it."""
@@ -96,6 +97,7 @@ def test_hub_ids_stay_hub_ids():
 
 
 @pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
+@pytest.mark.reliability(7, 'a model folder whose config carries `auto_map`', 'refused by name, nothing copied')
 def test_a_model_carrying_custom_code_is_refused_by_name(saved, tmp_path, file):
     """auto_map names Python classes shipped with the model: refused (never run, never copied into models/base)."""
     import json

@@ -33,6 +33,8 @@ KILLS = ["prepare/publish", "base/checkpoint", "source_sft/checkpoint", "skill_r
          "extract_skill/publish", "inject/publish", "oracle/publish", "evaluate/publish"]
 
 
+@pytest.mark.reliability(18, '`dvc repro` killed (SIGKILL) once in every stage, then run again',
+                         'the same `dvc.lock` as an unbroken run, nothing left behind')
 def test_a_second_run_killed_in_every_stage_reproduces_dvc_lock(first_run, tmp_path):
     # another folder (absolute paths differ) and other processes (hash seeds, temporary names differ)
     again = make_pipeline_repo(tmp_path / "again", KILLED)

@@ -132,6 +132,7 @@ def test_a_person_can_read_it(registry):
     assert state["format"] == "past-registry/1"
 
 
+@pytest.mark.reliability(8, 'a truncated `registry.json`', 'named, never rewritten')
 def test_a_truncated_registry_is_named_and_never_rewritten(registry):
     state = registry.root / "registry.json"
     state.write_bytes(state.read_bytes()[:100])
@@ -146,6 +147,8 @@ def test_a_truncated_registry_is_named_and_never_rewritten(registry):
     assert state.read_bytes() == before
 
 
+@pytest.mark.reliability(10, "production's skill file deleted, then a drop lands",
+                         'refused before any work (flow: a recorded decision)')
 def test_production_is_verified_with_its_sft_and_skill(registry):
     production = registry.production()
     assert registry.verify()["id"] == production["id"]
@@ -158,6 +161,7 @@ def test_production_is_verified_with_its_sft_and_skill(registry):
         registry.verify()
 
 
+@pytest.mark.reliability(9, 'rollback to a model whose weights are gone', 'refused, production and its link unchanged')
 def test_rollback_refuses_a_model_whose_weights_are_gone(registry):
     first = registry.production()["id"]
     entry = candidate(registry, b"cccc", first)

@@ -138,6 +138,8 @@ def uninterrupted_sft(world, tmp_path_factory):
     return root / "models/source_sft"
 
 
+@pytest.mark.reliability(19, 'a training stage killed mid-training, or after its last step before publishing',
+                         'resumes from its checkpoint to the same weights and curves')
 def test_a_killed_sft_stage_resumes_to_the_same_weights(world, uninterrupted_sft, tmp_path):
     root = project(world, tmp_path, ["base"])
     work = root / "models/.work/source_sft"
@@ -158,6 +160,8 @@ def test_a_killed_sft_stage_resumes_to_the_same_weights(world, uninterrupted_sft
     assert_clean(root, "source_sft")
 
 
+@pytest.mark.reliability(19, 'a training stage killed mid-training, or after its last step before publishing',
+                         'resumes from its checkpoint to the same weights and curves')
 def test_a_stage_killed_after_its_last_step_resumes_from_the_last_periodic_checkpoint(world, uninterrupted_sft,
                                                                                       tmp_path):
     """Killed once trained, before publishing: no checkpoint of the last step (16, mid-epoch: six steps an epoch),
@@ -177,6 +181,8 @@ def test_a_stage_killed_after_its_last_step_resumes_from_the_last_periodic_check
     assert_clean(root, "source_sft")
 
 
+@pytest.mark.reliability(20, 'SIGTERM (preemption) during training',
+                         'a checkpoint saved, exit 143, the rerun completes')
 def test_sigterm_saves_a_checkpoint_and_exits_non_zero_and_the_rerun_completes(world, uninterrupted_sft, tmp_path):
     # no periodic checkpoint before the end (and checkpoint_steps is not an input: the reference used 4)
     root = project(world, tmp_path, ["base"], checkpoint_steps=1000)
@@ -211,6 +217,8 @@ def test_the_grpo_prompt_order_of_an_epoch_does_not_depend_on_the_epochs_before(
         assert list(ours) == orders[epoch]
 
 
+@pytest.mark.reliability(19, 'a training stage killed mid-training, or after its last step before publishing',
+                         'resumes from its checkpoint to the same weights and curves')
 def test_skill_rl_killed_in_round_two_keeps_round_one_and_ends_equal(world, tmp_path):
     reference = project(world, tmp_path / "reference", ["base", "source_sft"], checkpoint_steps=3)
     run(reference, "skill_rl")

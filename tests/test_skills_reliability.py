@@ -54,6 +54,7 @@ def bad_float(capsys, argv: list[str], flag: str, value: str) -> None:
 # ---------------------------------------------------------------------------------- 1. outputs vs inputs
 
 
+@pytest.mark.reliability(1, '`past skill extract -o RL/model.safetensors --overwrite`', 'refused, RL model unchanged')
 def test_extract_over_the_rl_weights_is_refused_even_with_overwrite(models, capsys):
     rl, sft = models["rl_s"], models["sft_s"]
     before = hashes(rl, sft)
@@ -67,6 +68,7 @@ def test_extract_over_the_rl_weights_is_refused_even_with_overwrite(models, caps
     assert not list(rl.glob(".*")) and not list(sft.glob(".*"))
 
 
+@pytest.mark.reliability(2, '`past skill inject -o TARGET/merged`', 'refused, target unchanged')
 def test_inject_inside_or_over_an_input_is_refused(models, skill, tmp_path, capsys):
     target = models["sft_t"]
     before = hashes(target, skill, models["base"].parent)
@@ -84,6 +86,7 @@ def test_inject_inside_or_over_an_input_is_refused(models, skill, tmp_path, caps
     assert not (target / "merged").exists()
 
 
+@pytest.mark.reliability(2, '`past skill inject -o TARGET/merged`', 'refused, target unchanged')
 def test_compress_over_its_skill_and_the_python_api_are_refused(models, skill, capsys):
     before = hashes(skill, models["rl_s"], models["sft_t"])
     refused(capsys, ["skill", "compress", str(skill), "--rank", "2", "-o", str(skill), "--overwrite"], str(skill))
@@ -100,6 +103,7 @@ def test_compress_over_its_skill_and_the_python_api_are_refused(models, skill, c
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "-Infinity"])
+@pytest.mark.reliability(3, '`past skill inject --lam nan`', 'refused naming --lam')
 def test_every_float_flag_refuses_non_finite_by_name(models, skill, tmp_path, capsys, value):
     out = tmp_path / "out"
     inj = ["skill", "inject", "--target", str(models["sft_t"]), "--skill", str(skill), "-o", str(out)]
@@ -112,6 +116,7 @@ def test_every_float_flag_refuses_non_finite_by_name(models, skill, tmp_path, ca
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.reliability(3, '`past skill inject --lam nan`', 'refused naming --lam')
 def test_the_engine_refuses_a_non_finite_lambda_by_name(models, skill, tmp_path):
     before = hashes(models["sft_t"], skill)
     with pytest.raises(SkillError, match=rf"lambda for skill {skill} must be a finite number, got nan"):
@@ -122,6 +127,7 @@ def test_the_engine_refuses_a_non_finite_lambda_by_name(models, skill, tmp_path)
 # ---------------------------------------------------------------------------------- 5. provenance
 
 
+@pytest.mark.reliability(4, 'a skill of another base lineage (same architecture)', 'refused unless --allow-other-base')
 def test_a_skill_of_another_base_is_refused_unless_allowed(models, skill, tmp_path_factory, tmp_path, capsys):
     other = family(tmp_path_factory, torch.float32, rms_norm_eps=1e-5)  # same architecture and tensors, other lineage
     alien = extract_skill(other["rl_s"], other["sft_s"], tmp_path / "alien.safetensors")
@@ -148,6 +154,7 @@ def test_a_skill_of_another_base_is_refused_unless_allowed(models, skill, tmp_pa
 # ---------------------------------------------------------------------------------- 6. inspect and NaN
 
 
+@pytest.mark.reliability(5, '`past skill inspect` on a skill holding NaN', 'names the tensors, exits non-zero')
 def test_inspect_names_the_tensors_holding_nan_or_inf(models, tmp_path, capsys):
     v = SkillVector.from_models(models["rl_s"], models["sft_s"])
     v.tensors["model.layers.1.mlp.up_proj.weight"][0, :3] = math.nan

@@ -91,10 +91,13 @@ def base(params: Params, world: Path, out: Path, run: TrainingRun | None = None)
     from past.training.arguments import checkpointing
     from past.training.checkpoints import close_work
     from past.training.pretrain import pretrain_tiny_base
+    from past.training.tracking import record_no_training
 
     run = replace(run or training_run(params), lora=LoraParams())  # pre-training trains every weight
     if params.base.model != "tiny":  # nothing to train: the main process alone converts or fetches it
         on_main(_save_published_base, params.base.model, out)
+        if run.live is not None:
+            on_main(record_no_training, run.live)
         return Path(out)
     if checkpointing(run):
         on_main(_open_work, run, "base", {"world": Path(world) / "p0", "vocabulary": Path(world) / VOCABULARY},

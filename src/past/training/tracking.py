@@ -65,3 +65,13 @@ def tracking_callbacks(folder: Path | None, prefix: str = "", resume: bool = Fal
     """The callbacks that track a trainer into `folder` (none when it is None; none but on the main process of
     several: a new `Live` clears its folder, and the metrics are the same on every process)."""
     return [LiveCallback(Path(folder), prefix, resume)] if folder is not None and is_main() else []
+
+
+def record_no_training(folder: Path) -> None:
+    """The metrics folder of a step that trains nothing (a published base model is converted or fetched, not
+    pre-trained): the folder dvc.yaml declares, saying zero steps, instead of a missing output."""
+    from dvclive import Live
+
+    with Live(str(folder), save_dvc_exp=False, dvcyaml=False) as live:
+        live.log_metric("trained_steps", 0)
+
