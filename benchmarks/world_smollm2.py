@@ -147,9 +147,12 @@ def curve(params: Params, work: Path, people: int, epochs: list[float]) -> dict:
 
 
 def per_question(spec, model, questions: list[dict], tokenizer, desc: str) -> list[bool]:
+    """Whether `model` (a folder or a loaded model) answers each question, by the spec's metric."""
     from past.evaluation.metrics import closed_book_predictions
+    from past.modeling import load_model
     from past.scoring import SCORERS
 
+    model = load_model(model) if isinstance(model, Path) else model
     answers = closed_book_predictions(model, tokenizer, questions, spec.prompt, spec.batch_size,
                                       spec.max_new_tokens, desc=desc, chat=spec.chat)
     scorer = SCORERS[spec.metric]
@@ -210,6 +213,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10, help="curve: evaluation people taught")
     parser.add_argument("--epochs", type=float, nargs="+", default=[2, 4, 8], help="curve: epochs of target SFT")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="study: seeds")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="study: where the seeds' results go")
     parser.add_argument("--commit", action="store_true", help="study: git commit the results after each seed")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="past-world-smollm2-"))
@@ -221,17 +225,17 @@ def main() -> None:
         WRITTEN[args.command].write_text(json.dumps(out, indent=2) + "\n")
         print(json.dumps(out, indent=2))
     else:
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"seeds": []}
+        results = json.loads(args.results.read_text()) if args.results.exists() else {"seeds": []}
         for seed in args.seeds:
             if any(s["seed"] == seed for s in results["seeds"]):
                 continue
             results["seeds"].append(study_seed(seed, args.preset, work))
             results["summary"] = summary(results["seeds"])
-            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+            args.results.write_text(json.dumps(results, indent=2) + "\n")
             print(json.dumps(results["seeds"][-1], indent=2), flush=True)
             if args.commit:
-                run(["git", "add", str(RESULTS)], ROOT)
-                run(["git", "commit", "-qm", f"benchmarks/world_smollm2.py: seed {seed}", str(RESULTS)], ROOT)
+                run(["git", "add", str(args.results)], ROOT)
+                run(["git", "commit", "-qm", f"benchmarks/world_smollm2.py: seed {seed}", str(args.results)], ROOT)
 
 
 if __name__ == "__main__":

@@ -154,5 +154,5 @@ def test_every_preset_is_a_valid_params_override(preset):
     raw = deep_merge(yaml.safe_load((ROOT / "params.yaml").read_text()),
                      yaml.safe_load((ROOT / "presets" / preset).read_text()))
     params = validate_params(raw)
-    assert params.prepare.source in ("squad", "loogle", "toolbench") and params.base.model != "tiny"
+    assert params.base.model != "tiny"  # a preset is for a real model (on a benchmark or on the embedded world)
     assert params.chat in ("on", "off")  # quoted in YAML: a bare on/off would be a boolean and fail to parse
