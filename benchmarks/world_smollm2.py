@@ -115,9 +115,27 @@ def person(row_id: str) -> str:
     return row_id.rsplit("-", 1)[0]
 
 
-def curve(params: Params, work: Path, people: int, epochs: list[float]) -> dict:
-    """Target SFT of the base on the first `people` evaluation people's documents for each number of epochs
-    (a fresh run each, so each has its own schedule): the share of their questions answered closed-book."""
+def probes(questions: list[dict], documents: list[dict]) -> list[dict]:
+    """Each question as the start of a sentence of its person's first document, cut before the answer ("fefaes
+    brolouzor came into the world in" -> "fouli"): whether SFT *stored* a fact, apart from whether the model
+    answers a question about it."""
+    first = {}
+    for d in documents:
+        first.setdefault(person(d["id"]), d["text"])
+    out = []
+    for q in questions:
+        sentence = next(s for s in first[person(q["id"])].split(" . ") if f" {q['answers'][0]}" in f" {s}")
+        out.append({**q, "question": sentence[: sentence.index(q["answers"][0])].rstrip()})
+    return out
+
+
+def curve(params: Params, work: Path, people: int, epochs: list[float], lrs: list[float], out: Path) -> dict:
+    """Target SFT of the base on the first `people` evaluation people's documents for each learning rate and
+    number of epochs (a fresh run each, so each has its own schedule): the share of their questions answered
+    closed-book, and the share of their facts stored (completed in the documents' own sentence form). Written
+    to `out` after each row (a long curve survives interruptions)."""
+    import dataclasses
+
     from past import steps
     from past.evaluation.spec import EvalSpec
     from past.knowledge.format import read_knowledge_set
@@ -129,18 +147,35 @@ def curve(params: Params, work: Path, people: int, epochs: list[float]) -> dict:
     questions = target.questions_in("eval")
     names = sorted({person(q["id"]) for q in questions})[:people]
     chosen = [q for q in questions if person(q["id"]) in names]
-    docs = [d["text"] for d in target.documents if person(d["id"]) in names]
+    documents = [d for d in target.documents if person(d["id"]) in names]
+    docs = [d["text"] for d in documents]
     spec = EvalSpec.from_params(params)
-    rows = [{"epochs": 0, **steps.score(spec, base, chosen, desc="base")}]
-    for e in epochs:
-        n = max(1, math.ceil(e * len(docs) / params.target_sft.batch_size))
-        started = time.perf_counter()
-        folder = steps.sft(base, docs, params.target_sft.model_copy(update={"steps": n}), params.seed,
-                           work / f"curve-{e:g}")
-        rows.append({"epochs": e, "steps": n, "seconds": round(time.perf_counter() - started, 1),
-                     **steps.score(spec, folder, chosen, desc=f"{e:g} epochs")})
-        print(rows[-1], flush=True)
-    return {"people": len(names), "documents": len(docs), "questions": len(chosen), "rows": rows}
+    probe_spec = dataclasses.replace(spec, prompt="{question}", chat="off", max_new_tokens=6)
+    probe_questions = probes(chosen, documents)
+
+    def scored(folder: Path, desc: str) -> dict:
+        return {**steps.score(spec, folder, chosen, desc=desc),
+                "stored": steps.score(probe_spec, folder, probe_questions, desc=f"{desc} probes")["contained"]}
+
+    rows = []
+    result = {"people": len(names), "documents": len(docs), "renders_per_person": params.prepare.world.renders_per_person,
+              "questions": len(chosen), "metric": spec.metric, "max_new_tokens": spec.max_new_tokens, "rows": rows}
+
+    def add(row: dict) -> None:
+        rows.append(row)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(row, flush=True)
+
+    add({"epochs": 0, **scored(base, "base")})
+    for lr in lrs:
+        for e in epochs:
+            n = max(1, math.ceil(e * len(docs) / params.target_sft.batch_size))
+            started = time.perf_counter()
+            folder = steps.sft(base, docs, params.target_sft.model_copy(update={"steps": n, "lr": lr}), params.seed,
+                               work / f"curve-{lr:g}-{e:g}")
+            add({"lr": lr, "epochs": e, "steps": n, "seconds": round(time.perf_counter() - started, 1),
+                 **scored(folder, f"lr {lr:g}, {e:g} epochs")})
+    return result
 
 
 # ------------------------------------------------------------------------------------------ study
@@ -172,7 +207,7 @@ def study_seed(seed: int, preset: Path, work: Path) -> dict:
     if not (repo / "dvc.yaml").exists():
         make_pipeline_repo(repo, deep_merge(yaml.safe_load(preset.read_text()), {"seed": seed}))
     started = time.perf_counter()
-    run(["dvc", "repro"], repo)
+    run(["dvc", "repro"], repo, capture=False)  # its progress in this log: a seed takes hours
     seconds = time.perf_counter() - started
     params = validate_params(yaml.safe_load((repo / "params.yaml").read_text()))
     spec = EvalSpec.from_params(params)
@@ -212,18 +247,22 @@ def main() -> None:
                         help="costs: the SFT variants timed")
     parser.add_argument("--people", type=int, default=10, help="curve: evaluation people taught")
     parser.add_argument("--epochs", type=float, nargs="+", default=[2, 4, 8], help="curve: epochs of target SFT")
+    parser.add_argument("--lrs", type=float, nargs="+", default=None, help="curve: learning rates (default: the preset's)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="curve: answer length (default: the preset's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="study: seeds")
     parser.add_argument("--results", type=Path, default=RESULTS, help="study: where the seeds' results go")
     parser.add_argument("--commit", action="store_true", help="study: git commit the results after each seed")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="past-world-smollm2-"))
     work.mkdir(parents=True, exist_ok=True)
-    params = preset_params(args.preset)
-    if args.command in WRITTEN:
-        out = (costs(params, work, args.variants) if args.command == "costs"
-               else curve(params, work, args.people, args.epochs))
-        WRITTEN[args.command].write_text(json.dumps(out, indent=2) + "\n")
+    params = preset_params(args.preset, **({"evaluate": {"max_new_tokens": args.max_new_tokens}}
+                                           if args.max_new_tokens else {}))
+    if args.command == "costs":
+        out = costs(params, work, args.variants)
+        WRITTEN["costs"].write_text(json.dumps(out, indent=2) + "\n")
         print(json.dumps(out, indent=2))
+    elif args.command == "curve":
+        curve(params, work, args.people, args.epochs, args.lrs or [params.target_sft.lr], WRITTEN["curve"])
     else:
         results = json.loads(args.results.read_text()) if args.results.exists() else {"seeds": []}
         for seed in args.seeds:

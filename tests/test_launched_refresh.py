@@ -51,31 +51,33 @@ def test_the_spec_carries_the_refresh_params_exactly(data, tmp_path, monkeypatch
     seeded = params.model_copy(update={"seed": params.seed + 3})  # refresh._params
     written = {}
 
-    def child(command, check):  # the launched process: what it reads from the spec file
-        written.update(json.loads(Path(command[-1]).read_text(encoding="utf-8")))
+    def child(command, check, cwd):  # the launched process: what it reads from the spec file
+        written.update(json.loads(Path(command[-1]).read_text(encoding="utf-8")), cwd=cwd)
         return type("Done", (), {"returncode": 0})()
 
     monkeypatch.setattr(launched.subprocess, "run", child)
-    launched.launch_step(seeded, Params().train, "skill_rl", tmp_path / "skill_rl", seeded.seed, base="b",
+    launched.launch_step(seeded, tmp_path, Params().train, "skill_rl", tmp_path / "skill_rl", seeded.seed, base="b",
                          source_sft="s", source="k", work=None)
     read = launched.spec_params(written["params"])
     assert read == seeded and read.model_dump() == seeded.model_dump() and written["seed"] == seeded.seed
     assert EvalSpec.from_params(read) == Settings(tmp_path / "params.yaml", params).spec  # what skill_rl grades with
     assert written["step"] == "skill_rl" and not (tmp_path / "skill_rl.launch.json").exists()
+    assert written["cwd"] == tmp_path  # the project's home
     with pytest.raises(ValueError, match="no launched step"):
-        launched.launch_step(seeded, Params().train, "oracle", tmp_path / "oracle", 0)
+        launched.launch_step(seeded, tmp_path, Params().train, "oracle", tmp_path / "oracle", 0)
 
 
-def test_the_refresh_trains_in_train_python(tmp_path):
+def test_the_refresh_trains_in_train_python(tmp_path, monkeypatch):
     """refresh.source_sft and refresh.skill_rl with train.python naming another Python (a wrapper that logs its
-    arguments, then becomes this one): both run as `-m past.continual.launched` there, and skill_rl returns the
-    rounds its run's reports hold."""
+    folder and arguments, then becomes this one): both run as `-m past.continual.launched` there, in the project's
+    home whatever folder the worker runs in (where an accelerate config named in train.launcher is), and
+    skill_rl returns the rounds its run's reports hold."""
     from past import steps
     from past.training.refinement import LAST_ROUND, ROUND_REPORT
 
     python, runs = tmp_path / "gpu-env" / "bin" / "python", tmp_path / "gpu-env-runs.log"
     python.parent.mkdir(parents=True)
-    python.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(runs))}\nexec {shlex.quote(sys.executable)} "$@"\n')
+    python.write_text(f'#!/bin/sh\necho "$PWD $@" >> {shlex.quote(str(runs))}\nexec {shlex.quote(sys.executable)} "$@"\n')
     python.chmod(0o755)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({**TINY, "train": {"python": str(python)}}))
@@ -87,10 +89,12 @@ def test_the_refresh_trains_in_train_python(tmp_path):
                                     source=str(tmp_path / "world/source"),
                                     base=Ref(id="b", path=str(tmp_path / "base")))
 
+    (tmp_path / "worker").mkdir()
+    monkeypatch.chdir(tmp_path / "worker")  # a Prefect worker's own folder
     sft = refresh.source_sft(s, p)
     rl = refresh.skill_rl(s, p)
 
-    spec = r"-m past\.continual\.launched \S+\.launch\.json"
+    spec = rf"{re.escape(str(tmp_path))} -m past\.continual\.launched \S+\.launch\.json"
     assert re.fullmatch(rf"{spec}\n{spec}\n", runs.read_text())
     assert sft["dir"] == str(refresh.source_sft_dir(p)) and (refresh.source_sft_dir(p) / "config.json").is_file()
     out = refresh.skill_rl_dir(p)

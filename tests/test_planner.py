@@ -237,6 +237,20 @@ def test_launcher_layout_reads_the_config_it_is_given(tmp_path):
     assert launcher_layout("accelerate launch --config_file dsfile.yaml", tmp_path) == (4, "fsdp")
 
 
+def test_check_step_reads_the_launchers_config_in_the_projects_home(tmp_path, monkeypatch):
+    """The adapt flow checks its SFT in a worker whose folder is not the project's: an accelerate config named
+    relative to the project is read there (`root`), not in the worker's folder."""
+    params = qwen7b_params(launcher="accelerate launch --config_file configs/accelerate/fsdp2.yaml",
+                           memory_limit_gib=80.0)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PlanError, match=re.escape("configs/accelerate/fsdp2.yaml")):
+        check_step(params, "qwen2.5-7b", "source_sft", device="cuda", sft_tokens=512)
+    sharded = check_step(params, "qwen2.5-7b", "source_sft", device="cuda", sft_tokens=512, root=REPO)
+    alone = check_step(qwen7b_params(memory_limit_gib=1000.0), "qwen2.5-7b", "source_sft", device="cuda",
+                       sft_tokens=512)
+    assert sharded.total < alone.total / 4  # fsdp2.yaml: 8 processes, full shard
+
+
 @pytest.mark.parametrize("launcher, says", [
     ("torchrun --nproc_per_node gpu", "--nproc_per_node 'gpu'"),
     ("torchrun --nproc_per_node 8 --nnodes 1:4", "--nnodes '1:4'"),

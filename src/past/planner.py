@@ -848,12 +848,13 @@ def check_fits(est: Estimate, limit_bytes: int | None, limit_source: str = "", m
 
 
 def check_step(params, model, step: str, *, device: str | None = None, limit_bytes: int | None = None,
-               **kwargs) -> Estimate:
+               root: str | Path = ".", **kwargs) -> Estimate:
     """plan_step, then check_fits against train.memory_limit_gib, else the CUDA device's memory (no check on CPU
     unless memory_limit_gib is set), per process of `train.launcher` (its process count and sharding unless
-    given). Raises PlanError naming the knobs to change; returns the estimate."""
+    given; an accelerate config file relative to `root`, the project's home). Raises PlanError naming the knobs to
+    change; returns the estimate."""
     if "processes" not in kwargs:
-        kwargs["processes"], kwargs["sharding"] = launcher_layout(params.train.launcher)
+        kwargs["processes"], kwargs["sharding"] = launcher_layout(params.train.launcher, root)
     device = device or default_device()
     limit, source = (limit_bytes, "given") if limit_bytes is not None else memory_limit(params.train, device)
     est = plan_step(params, model, step, device=device, device_bytes=limit, **kwargs)

@@ -141,13 +141,15 @@ def sft(start: Path, documents: list[str], params: SFTParams, seed: int, out: Pa
     return Path(out)
 
 
-def check_memory(params: Params, model: Path, step: str, documents: list[str] | None = None) -> None:
+def check_memory(params: Params, model: Path, step: str, documents: list[str] | None = None,
+                 root: Path = Path(".")) -> None:
     """Refuse a step that will not fit the accelerator (or `train.memory_limit_gib`) before anything loads:
-    the planner's estimate from the model's safetensors headers and the knobs, naming the knob to change."""
+    the planner's estimate from the model's safetensors headers and the knobs, naming the knob to change.
+    `root`: the project's home, where train.launcher's relative paths point (a stage and a launched step run there)."""
     from past.planner import check_step, longest_tokens
 
     words = 1.0 if params.base.model == "tiny" else 1.3  # the tiny tokenizer is word-level
-    check_step(params, model, step, sft_tokens=longest_tokens(documents, words) if documents else None)
+    check_step(params, model, step, sft_tokens=longest_tokens(documents, words) if documents else None, root=root)
 
 
 def check_rl(params: Params, model: Path, step: str, key: str) -> None:

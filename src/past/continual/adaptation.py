@@ -329,12 +329,12 @@ def train(s: Settings, p: AdaptPlan) -> dict:
         documents, sft = [d["text"] for d in read_jsonl(Path(p.snapshot) / DOCUMENTS)], a.sft
         replayed = round(len(documents) * a.replay / (1 - a.replay)) if a.replay else 0
         documents += replay_texts(s, p.production.id, replayed, s.params.seed)
-    steps.check_memory(s.params, Path(p.start.path), "adapt_sft", documents)
+    steps.check_memory(s.params, Path(p.start.path), "adapt_sft", documents, root=s.home)
     work = s.registry.root / "work" / f"{p.candidate}-sft"  # its checkpoints; removed once sft/ is saved
     dtype = steps.served_dtype(s.params, Path(p.start.path))
     train = s.params.train
     if is_launched(train.launcher, train.python):  # its own processes: every GPU of this worker, the training env
-        launch_sft(s.params_path, train, Path(p.start.path), documents, sft, s.params.seed, Path(p.sft_dir), work,
+        launch_sft(s.params_path, s.home, train, Path(p.start.path), documents, sft, s.params.seed, Path(p.sft_dir), work,
                    str(dtype).removeprefix("torch."))
     else:
         steps.sft(Path(p.start.path), documents, sft, s.params.seed, Path(p.sft_dir),

@@ -30,29 +30,34 @@ class LaunchError(RuntimeError):
     """A launched step ended with a non-zero exit code (its output, above, says why)."""
 
 
-def launch_step(params: Params | Path, train: TrainParams, step: str, out: Path, seed: int, **inputs) -> None:
+def launch_step(params: Params | Path, home: Path, train: TrainParams, step: str, out: Path, seed: int,
+                **inputs) -> None:
     """Run `steps.<step>` (one of STEPS) into `out` under `train.launcher` in `train.python` and wait; raises
-    LaunchError if it fails. `params`: a params file or the params themselves; `seed`: what every process seeds
-    with first; `inputs`: the step's other inputs, JSON values (see `call_step`)."""
+    LaunchError if it fails. `params`: a params file or the params themselves; `home`: the project's folder, where
+    the processes run (the launcher's relative paths, such as an accelerate config, point there, as in a DVC
+    stage); `seed`: what every process seeds with first; `inputs`: the step's other inputs, JSON values with
+    absolute paths (see `call_step`)."""
     if step not in STEPS:
         raise ValueError(f"no launched step {step!r}: expected one of {', '.join(STEPS)}")
+    out = Path(out).resolve()
     spec = Path(f"{out}.launch.json")
     command = argv(train.launcher, "-m", "past.continual.launched", str(spec), python=train.python)
     write_json_atomic(spec, {"step": step, "params": params.model_dump(mode="json") if isinstance(params, Params)
                              else str(Path(params).resolve()), "out": str(out), "seed": seed, **inputs})
     try:
-        code = subprocess.run(command, check=False).returncode  # its progress bars go where the flow's go
+        code = subprocess.run(command, check=False, cwd=home).returncode  # its progress bars go where the flow's go
     finally:
         remove_path(spec)
     if code != 0:
         raise LaunchError(f"{step} under `{train.launcher}` failed with exit code {code}: {' '.join(command)}")
 
 
-def launch_sft(params_path: Path, train: TrainParams, start: Path, documents: list[str], sft: SFTParams, seed: int,
-               out: Path, work: Path | None, dtype: str) -> None:
+def launch_sft(params_path: Path, home: Path, train: TrainParams, start: Path, documents: list[str], sft: SFTParams,
+               seed: int, out: Path, work: Path | None, dtype: str) -> None:
     """The adapt flow's `steps.sft`, launched (`launch_step`; `out` is untouched if it fails)."""
-    launch_step(Path(params_path), train, "sft", out, seed, start=str(start), documents=documents,
-                sft=sft.model_dump(), work=str(work) if work is not None else None, dtype=dtype)
+    launch_step(Path(params_path), home, train, "sft", out, seed, start=str(Path(start).resolve()),
+                documents=documents, sft=sft.model_dump(), work=str(Path(work).resolve()) if work is not None else None,
+                dtype=dtype)
 
 
 def spec_params(value: str | dict) -> Params:

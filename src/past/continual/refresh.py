@@ -79,7 +79,7 @@ def source_sft(s: Settings, p: RefreshPlan) -> dict:
 
     set_threads(s.params.threads)
     if _launched(s):
-        launch_step(_params(s, p), s.params.train, "source_sft", source_sft_dir(p), p.seed, base=p.base.path,
+        launch_step(_params(s, p), s.home, s.params.train, "source_sft", source_sft_dir(p), p.seed, base=p.base.path,
                     source=p.source, work=str(Path(p.work) / ".work/source_sft"))
         out = source_sft_dir(p)
     else:
@@ -96,7 +96,7 @@ def skill_rl(s: Settings, p: RefreshPlan) -> dict:
 
     set_threads(s.params.threads)
     if _launched(s):  # graded by EvalSpec.from_params(the refresh's params) there: s.spec, whatever the seed
-        launch_step(_params(s, p), s.params.train, "skill_rl", skill_rl_dir(p), p.seed, base=p.base.path,
+        launch_step(_params(s, p), s.home, s.params.train, "skill_rl", skill_rl_dir(p), p.seed, base=p.base.path,
                     source_sft=str(source_sft_dir(p)), source=p.source, work=str(Path(p.work) / ".work/skill_rl"))
         rounds = round_reports(skill_rl_dir(p), s.params.skill_rl.rounds)
     else:
