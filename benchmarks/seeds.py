@@ -1,7 +1,7 @@
 """Does PaST work across seeds, and is lambda chosen well? Fresh `dvc repro` runs of the pipeline, one per seed.
 
-Each seed runs in a throw-away repository of its own (`--params` over params.yaml, `inject.lam` left to the
-validation choice), `--parallel` at a time (their OpenMP threads sleep when idle: past.kernels.SIDE_BY_SIDE).
+Each seed runs in a throw-away repository of its own (`--params` over params.yaml, then any `-S key=value`,
+`inject.lam` left to the validation choice), `--parallel` at a time (their OpenMP threads sleep when idle: past.kernels.SIDE_BY_SIDE).
 Prints the README's results table and the lambda-choice table: the lambda chosen on the source's validation questions, PaST there, PaST at a
 fixed 0.5, and the best lambda in hindsight (the target sweep's maximum, which peeks at the test).
 
@@ -13,6 +13,10 @@ and standard deviation over the seeds of every numeric metric, and the spread of
     python benchmarks/seeds.py --seeds 0 1 2 3 4 --json benchmarks/results/seeds.json \\
         --noise benchmarks/results/noise.json
     python benchmarks/seeds.py --seeds 0 1 2 3 4 --machine "AVX2 only" --compare benchmarks/results/seeds.json
+    python benchmarks/seeds.py --seeds 0 1 2 -S lora.rank=16 -S lora.alpha=32   # LoRA against full (docs/training.md)
+
+The table's last rows say what the skill takes on disk: the RL update as trained (full: the whole RL model; LoRA:
+the adapter) and the dense skill vector extracted from it.
 
 The same seeds as DVC experiments, in a checkout of the project:
 
@@ -40,7 +44,7 @@ import yaml
 from cpu_kernels import MACHINES
 from past.evaluation.noise import measure
 from past.kernels import SIDE_BY_SIDE
-from past.pipeline_repo import ROOT, make_pipeline_repo, run
+from past.pipeline_repo import ROOT, deep_merge, dotted_override, make_pipeline_repo, run
 
 MODELS = ["base", "target_sft", "past", "oracle", "control"]
 FIXED = 0.5  # the lambda the paper's recipe and the old default used
@@ -56,7 +60,10 @@ def run_seed(seed: int, params: dict, machine: dict) -> dict:
         seconds = time.perf_counter() - started
         files = [*repo.glob("metrics/*.json"), *repo.glob("dvclive/*/metrics.json")]
         lock = yaml.safe_load((repo / "dvc.lock").read_text())
+        last = (repo / "models/skill_rl/LAST_ROUND").read_text().strip()
+        rl = repo / "models/skill_rl" / last / "rl"  # with LoRA: the adapter, the RL update as trained
         return {"seed": seed, "seconds": round(seconds, 1),
+                "rl_artifact_bytes": sum(f.stat().st_size for f in rl.glob("*.safetensors")),
                 "metrics": {str(f.relative_to(repo)): json.loads(f.read_text()) for f in files},
                 "plots": {str(f.relative_to(repo)): list(csv.DictReader(f.read_text().splitlines()))
                           for f in repo.glob("plots/*.csv")},
@@ -88,7 +95,9 @@ def results_table(results: list[dict]) -> str:
              ("lambda chosen on validation", [e["lambda"] for e in evals]),
              ("cos(Delta SFT_S, v)", [c["cos_sft_source_vs_skill"] for c in cosines]),
              ("cos(Delta SFT_S, Delta SFT_T)", [c["cos_sft_source_vs_sft_target"] for c in cosines]),
-             ("wall time of dvc repro (s)", [r["seconds"] for r in results])]
+             ("wall time of dvc repro (s)", [r["seconds"] for r in results]),
+             ("RL update on disk (KB)", [r["rl_artifact_bytes"] // 1024 for r in results]),
+             ("dense skill vector (KB)", [r["metrics"]["metrics/disk.json"]["bytes"]["skill"] // 1024 for r in results])]
     for label, values in rows:
         lines.append(f"| {label} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else f"{v}" for v in values)
                      + f" | {_mean_std(values)} |")
@@ -132,6 +141,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a param over --params, as `dvc exp run -S` (e.g. lora.rank=16); repeatable")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--machine", choices=list(MACHINES), default=next(iter(MACHINES)),
                         help="the emulated CPU every seed runs on (default: this one, uncapped)")
@@ -142,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.noise and len(set(args.seeds)) < 2:
         parser.error("--noise needs at least two seeds: a spread over one is no measure")
-    params = yaml.safe_load(args.params.read_text())
+    params = deep_merge(yaml.safe_load(args.params.read_text()), dotted_override(args.set))
     results, parallel = [], min(args.parallel, 2)  # 2 cores: more at once only slows each
     env = {**MACHINES[args.machine], **(SIDE_BY_SIDE if parallel > 1 else {})}  # the same bits, less spinning
     with ThreadPoolExecutor(parallel) as pool:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from flows_fixtures import PARAMS as FLOWS_PARAMS
+from pipeline_params import CHEAPEST
 from past.config import Params, load_params, validate_params
 from past.continual import launched, refresh
 from past.continual.adaptation import Settings
@@ -21,17 +22,6 @@ from past.evaluation.spec import EvalSpec
 from past.launcher import PYTHON_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {  # the cheapest world and model that still train: ~4 source people, 2-layer width-32 Llama
-    "threads": 1,
-    "prepare": {"world": {"first_names": 8, "last_names": 8, "cities": 4, "employers": 4, "birth_years": 4,
-                          "universities": 4, "hobbies": 4, "p0_people": 12, "source_people": 4,
-                          "target_oracle_people": 2, "target_eval_people": 2, "renders_per_person": 2}},
-    "base": {"tiny": {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
-                      "max_positions": 64}, "steps": 4, "batch_size": 8},
-    "source_sft": {"steps": 2, "batch_size": 4},
-    "skill_rl": {"rounds": 1, "grpo": {"steps": 2, "prompts_per_step": 4, "num_generations": 2}},
-    "evaluate": {"batch_size": 64},
-}
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +70,7 @@ def test_the_refresh_trains_in_train_python(tmp_path, monkeypatch):
     python.write_text(f'#!/bin/sh\necho "$PWD $@" >> {shlex.quote(str(runs))}\nexec {shlex.quote(sys.executable)} "$@"\n')
     python.chmod(0o755)
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "train": {"python": str(python)}}))
+    path.write_text(yaml.safe_dump({**CHEAPEST, "train": {"python": str(python)}}))
     params = load_params(path)
     steps.prepare(params, tmp_path / "world")
     steps.base(params, tmp_path / "world", tmp_path / "base")

@@ -18,8 +18,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from past.config import WorldParams, validate_params
+from past.config import validate_params
 from past.files import temporaries
+from pipeline_params import SMALL_WORLD
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,12 +41,7 @@ runpy.run_path(sys.argv[1], run_name="__main__")
 """
 
 PARAMS = {
-    "threads": 1,
-    "prepare": {"world": WorldParams(first_names=12, last_names=12, cities=6, employers=6, birth_years=6,
-                                     universities=6, hobbies=6, p0_people=30, source_people=8, target_oracle_people=2,
-                                     target_eval_people=2, renders_per_person=6).model_dump()},
-    "base": {"tiny": {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
-                      "max_positions": 64}, "steps": 60, "lr": 3e-3, "batch_size": 16},
+    **SMALL_WORLD, "threads": 1,
     "source_sft": {"steps": 16, "batch_size": 8},
     # 20 questions per round, 8 per step: 2 steps an epoch, so 6 steps run 3 epochs of GRPO
     "skill_rl": {"rounds": 2, "grpo": {"steps": 6, "prompts_per_step": 8, "num_generations": 4}},

@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from past.config import GRPOParams, LoraParams, SFTParams, TinyModelParams, TrainParams, WorldParams, validate_params
-from past.modeling import build_tiny_llama, build_word_tokenizer, load_model, load_tokenizer, save_model
+from pipeline_params import SMALL_WORLD
+from past.config import GRPOParams, LoraParams, SFTParams, TinyModelParams, TrainParams, validate_params
+from past.modeling import build_tiny_llama, build_word_tokenizer, load_model, save_model
 from past.skills import SkillVector, extract_skill
 from past.training.arguments import TrainingRun, batch_split
 from past.training.grpo import run_grpo
@@ -84,12 +85,7 @@ def world(tmp_path_factory):
     from past import steps
 
     params = validate_params({
-        "prepare": {"world": WorldParams(first_names=12, last_names=12, cities=6, employers=6, birth_years=6,
-                                         universities=6, hobbies=6, p0_people=30, source_people=8,
-                                         target_oracle_people=2, target_eval_people=2, renders_per_person=6
-                                         ).model_dump()},
-        "base": {"tiny": {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
-                          "max_positions": 64}, "steps": 60, "lr": 3e-3, "batch_size": 16},
+        **SMALL_WORLD,
         "source_sft": {"steps": 10, "batch_size": 8},
         "skill_rl": {"rounds": 2, "grpo": {"steps": 2, "prompts_per_step": 4, "num_generations": 4}},
         "lora": {"rank": 4, "alpha": 8.0},
