@@ -148,7 +148,7 @@ def test_the_adapt_flows_sft_runs_in_train_python(training_python, tmp_path):
     params.write_text(yaml.safe_dump({"train": {"python": str(python)}}))
     train = load_params(params).train
     assert is_launched(train.launcher, train.python)  # what adaptation.train decides on
-    launch_sft(params, train, tmp_path / "start", [document] * 4, SFTParams(steps=2, batch_size=2), 0,
+    launch_sft(params, tmp_path, train, tmp_path / "start", [document] * 4, SFTParams(steps=2, batch_size=2), 0,
                tmp_path / "sft", None, "float32")
     assert re.fullmatch(r"-m past\.continual\.launched \S+\.launch\.json\n", runs.read_text())
     assert (tmp_path / "sft" / "config.json").is_file() and not (tmp_path / "sft.launch.json").exists()
