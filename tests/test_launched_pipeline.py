@@ -93,8 +93,13 @@ def test_skill_vector_under_torchrun_matches_one_process_in_distribution(repo, t
         steps.skill_rl(params_of(repo, seed=seed), repo / "models/base", repo / "models/source_sft", source,
                        tmp_path / f"rl_{seed}")
     launched, one, other = skill(repo / "models/skill_rl"), skill(tmp_path / "rl_0"), skill(tmp_path / "rl_1")
+    # Measured on LAUNCHED's repository (skill_rl at seeds 0-4 in one process, 0-2 launched): a launched v's distance
+    # to the one-process v of its seed, over the distance from there to another seed's, spans 0.76-1.02 (12 pairs);
+    # one-process seeds lie 0.55-0.72 apart. 1.25 is the worst of them plus a quarter.
     assert float((launched - one).norm()) <= 1.25 * float((other - one).norm())
-    # Adam's steps are ~lr each whatever the gradient's scale, so |v| only says how consistent the updates were:
-    # measured 0.28 launched against 0.40 and 0.49 for two one-process seeds (0.52 against 0.48 / 0.44 before the
-    # validation split). A lost, repeated or unreduced batch is the SFT test's to catch; here, the same order.
-    assert 0.5 < float(launched.norm()) / float(one.norm()) < 2
+    # Adam's steps are ~lr each whatever the gradient's scale, so |v| only says how consistent the updates were.
+    # Measured as above: launched |v| 0.28, 0.40, 0.37 (seeds 0-2) against one-process 0.40-0.53 (seeds 0-4), a
+    # ratio of 0.70-0.84 at the same seed and 0.53-0.99 across seeds. A lost, repeated or unreduced batch is the SFT
+    # test's to catch; here, the same order: (0.5, 1.5) holds every measured ratio, its upper bound half again the
+    # largest.
+    assert 0.5 < float(launched.norm()) / float(one.norm()) < 1.5
