@@ -95,7 +95,7 @@ def test_skill_vector_under_torchrun_matches_one_process_in_distribution(repo, t
     launched, one, other = skill(repo / "models/skill_rl"), skill(tmp_path / "rl_0"), skill(tmp_path / "rl_1")
     # Measured on LAUNCHED's repository (skill_rl at seeds 0-4 in one process, 0-2 launched): a launched v's distance
     # to the one-process v of its seed, over the distance from there to another seed's, spans 0.76-1.02 (12 pairs);
-    # one-process seeds lie 0.55-0.72 apart. 1.25 is the worst of them plus a quarter.
+    # one-process seeds lie 0.55-0.72 apart. 1.25 leaves a fifth above the worst of them.
     assert float((launched - one).norm()) <= 1.25 * float((other - one).norm())
     # Adam's steps are ~lr each whatever the gradient's scale, so |v| only says how consistent the updates were.
     # Measured as above: launched |v| 0.28, 0.40, 0.37 (seeds 0-2) against one-process 0.40-0.53 (seeds 0-4), a
