@@ -1,8 +1,10 @@
-"""The planner's tables for docs/planner.md: Qwen2.5-0.5B, 7B and 72B on 1 and 8 H200s (141 GiB each).
+"""The planner's tables: Qwen2.5-0.5B, 7B and 72B on 1 and 8 H200s (141 GiB each) for docs/planner.md, and
+Qwen2.5-7B's per-GPU peak under each launcher of configs/accelerate/ for docs/training.md ("Several GPUs and nodes").
 
 Pure arithmetic (past.planner), no GPU and no weights: seconds.
 
-    python benchmarks/planner_tables.py > /tmp/tables.md
+    python benchmarks/planner_tables.py > /tmp/tables.md    # docs/planner.md's tables
+    python benchmarks/planner_tables.py launchers           # docs/training.md's
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from past.config import validate_params  # noqa: E402
 from past.pipeline_repo import deep_merge, dotted_override  # noqa: E402
-from past.planner import GiB, describe_model, longest_tokens, plan_step, suggest  # noqa: E402
+from past.planner import GiB, describe_model, launcher_layout, longest_tokens, plan_step, suggest  # noqa: E402
 
-LIMIT = 141 * GiB
+LIMIT = 141 * GiB  # one H200
+LAUNCHERS = {
+    "1 GPU": "python",
+    "DDP": "accelerate launch --config_file configs/accelerate/ddp.yaml",
+    "FSDP2": "accelerate launch --config_file configs/accelerate/fsdp2.yaml",
+    "ZeRO-3": "accelerate launch --config_file configs/accelerate/zero3.yaml",
+}
 SQUAD = Path("/work/shared/data/squad-seal")
 
 
@@ -99,5 +107,33 @@ def main() -> None:
                   f"{est.total / GiB:.1f} | {'yes' if est.total <= LIMIT else 'no'} | {fix(est)} |")
 
 
+def launchers() -> None:
+    """Each launcher read into (processes, sharding) by past.planner.launcher_layout, exactly as a run reads
+    train.launcher; the knobs are presets/squad-qwen7b-gpu.yaml's (full fine-tuning) with the SQuAD preset's lengths."""
+    params = preset("squad-qwen7b-gpu.yaml")
+    lengths = squad_lengths(params)
+    spec = describe_model("qwen2.5-7b")
+    t = params.train
+    print(f"qwen2.5-7b, presets/squad-qwen7b-gpu.yaml (full fine-tuning, {t.optimizer}, micro-batch "
+          f"{t.micro_batch_size}, checkpointing {t.activation_checkpointing}, {t.precision}); SFT documents up to "
+          f"{lengths['source_sft']['sft_tokens']} tokens, GRPO prompts up to {lengths['skill_rl']['prompt_tokens']}\n")
+    print("| config | processes | sharding | source_sft GiB per GPU (phase) | skill_rl GiB per GPU (phase) |")
+    print("|---|---|---|---|---|")
+    for name, launcher in LAUNCHERS.items():
+        processes, sharding = launcher_layout(launcher, ROOT)
+        cells = []
+        for step in ("source_sft", "skill_rl"):
+            est = plan_step(params, spec, step, device="cuda", processes=processes, sharding=sharding,
+                            **lengths[step])
+            fits = "" if est.total <= LIMIT else ", over 141"
+            cells.append(f"{est.total / GiB:.1f} ({est.peak_phase}{fits})")
+        print(f"| {name} (`{launcher}`) | {processes} | {sharding} | {cells[0]} | {cells[1]} |")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["launchers"]:
+        launchers()
+    elif sys.argv[1:]:
+        raise SystemExit(f"usage: {sys.argv[0]} [launchers]")
+    else:
+        main()

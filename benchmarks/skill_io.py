@@ -16,6 +16,18 @@ page cache (inputs read just before) and from a cold one (inputs evicted with po
 Dirty pages are synced before each run; no method fsyncs its own output.
 
     python benchmarks/skill_io.py --workdir /tmp/past-bench --sizes 0.25,0.5,1
+
+Two more modes, on the 1B checkpoints a `--sizes 1 --keep` run left in the workdir:
+
+    python benchmarks/skill_io.py ab --workdir /tmp/pb --repeat 7 "" "PYTHONPATH=/tmp/patched/src"
+    python benchmarks/skill_io.py summary benchmarks/results/skill_io_ab_reliability.jsonl --bound 1.5
+
+`ab` is an A/B of engine variants: (a) under different environments, interleaved with the I/O floor. Each
+variant is a list of NAME=VALUE settings joined by '+' (an empty one is the checkout as it is); a variant of the
+code itself runs through PYTHONPATH pointing at a patched copy of `src/`. Round k runs every variant and the
+floor once, so slow minutes fall on all of them; it prints each one's median wall time, kernel time and its
+median per-round ratio to the floor (`--json F` appends the run to F, one line per run). `summary` reads such
+runs: is (a) within a bound of the I/O floor in every run, and every round?
 """
 
 from __future__ import annotations
@@ -377,8 +389,68 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def ab(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="skill_io.py ab", description="A/B of engine variants against the I/O floor (see the module docstring)")
+    ap.add_argument("variants", nargs="+", help="NAME=VALUE[+NAME=VALUE...] per variant; '' for none")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/past-bench"))
+    ap.add_argument("--size", default="1", help="the size folder skill_io.py generated (default 1, i.e. 1B)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", type=Path, help="append this run's results here, one JSON line per run")
+    args = ap.parse_args(argv)
+    root = args.workdir / f"{float(args.size):g}B"
+    target, skill, out = root / "sft_t", root / "skill.safetensors", root / "out"
+    if not target.exists():
+        raise SystemExit(f"no checkpoints in {root}: run skill_io.py --workdir {args.workdir} --sizes {args.size} --keep first")
+    past = [PYTHON, "-m", "past.cli", "skill"]
+    if not skill.exists():
+        subprocess.run(past + ["extract", "--rl", str(root / "rl_s"), "--sft", str(root / "sft_s"), "-o", str(skill), "-q"], check=True)
+    inject = past + ["inject", "--target", str(target), "--skill", str(skill), "--lam", "1.0", "-o", str(out), "-q"]
+    methods = [spec(v or "(as checked out)", [["env", *filter(None, v.split("+"))] + inject], [target, skill], [out])
+               for v in args.variants]
+    methods.append(spec("(e1) I/O floor", [floor_cmd(out, target, skill)], [target, skill], [out]))
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    results = measure(methods, root / "ab.log", args.repeat)
+    floor = results[-1]
+    print()
+    for r in results:
+        line = f"{r['method']}: warm {r['warm_wall_s']:.2f} s (kernel {sorted(r['warm_sys_s'])[len(r['warm_sys_s']) // 2]:.2f} s), " \
+               f"cold {r['cold_wall_s']:.2f} s, peak RSS {r['peak_rss_mb']} MB"
+        if r is not floor:
+            line += f", vs. floor {vs_floor(r, floor, 'warm'):.2f}x / {vs_floor(r, floor, 'cold'):.2f}x"
+        print(line)
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps({"started": started, "repeat": args.repeat, "results": results}) + "\n")
+
+
+def summary(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="skill_io.py summary", description="Is (a) within a bound of the I/O floor in every ab run, and every round?")
+    ap.add_argument("runs", type=Path, help="JSON lines written by `skill_io.py ab --json`")
+    ap.add_argument("--bound", type=float, default=1.5, help="the goal: wall time of (a) at most BOUND x the floor")
+    args = ap.parse_args(argv)
+    print("| started | (a) warm / cold (s) | floor warm / cold (s) | vs. floor, warm / cold | "
+          f"rounds within {args.bound:g}x, warm / cold |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    within = total = 0
+    for line in args.runs.read_text().splitlines():
+        entry = json.loads(line)
+        a, floor = entry["results"][0], entry["results"][-1]
+        cells, counts = [], []
+        for state in ("warm", "cold"):
+            ratios = round_ratios(a, floor, state)
+            ok = sum(r <= args.bound for r in ratios)
+            within, total = within + ok, total + len(ratios)
+            counts.append(f"{ok}/{len(ratios)}")
+            cells.append(f"{vs_floor(a, floor, state):.2f}x")
+        print(f"| {entry['started']} | {a['warm_wall_s']:.2f} / {a['cold_wall_s']:.2f} | {floor['warm_wall_s']:.2f} / "
+              f"{floor['cold_wall_s']:.2f} | {' / '.join(cells)} | {' / '.join(counts)} |")
+    print(f"\nsingle rounds within {args.bound:g}x: {within} of {total}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "_naive":
+    if len(sys.argv) > 1 and sys.argv[1] in ("ab", "summary"):
+        {"ab": ab, "summary": summary}[sys.argv[1]](sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "_naive":
         naive(*sys.argv[2:6], float(sys.argv[6]))
     elif len(sys.argv) > 1 and sys.argv[1] == "_inject_timed":
         inject_timed(*sys.argv[2:7])
