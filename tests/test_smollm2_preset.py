@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
 
 PRESET = ROOT / "presets/world-smollm2-cpu.yaml"
 GRPO = {"steps": 1, "prompts_per_step": 2, "num_generations": 2, "max_new_tokens": 4}
-FEW = {  # the preset's recipe, on 4 source, 1 + 1 target people and one step a stage (two rounds: two of skill_rl's)
+FEW = {  # the preset's recipe, on 4 source, 1 + 1 target people and one step a stage (skill_rl: one a round)
     "threads": 1,
     "prepare": {"world": {"p0_people": 2, "source_people": 4, "target_oracle_people": 1, "target_eval_people": 1,
                           "renders_per_person": 2}, "validation_fraction": 0.5},
