@@ -204,7 +204,8 @@ def study_seed(seed: int, preset: Path, work: Path) -> dict:
     from past.skills import SkillVector
 
     repo = work / f"seed-{seed}"
-    if not (repo / "dvc.yaml").exists():
+    resumed = (repo / "dvc.yaml").exists()  # then `seconds` counts only this process's part of the seed
+    if not resumed:
         make_pipeline_repo(repo, deep_merge(yaml.safe_load(preset.read_text()), {"seed": seed}))
     started = time.perf_counter()
     run(["dvc", "repro"], repo, capture=False)  # its progress in this log: a seed takes hours
@@ -225,7 +226,7 @@ def study_seed(seed: int, preset: Path, work: Path) -> dict:
     flags["control_random"] = per_question(spec, SkillVector(noise).apply_to(load_model(repo / "models/target_sft"),
                                                                              lam), questions, tokenizer, "random")
     metrics = {f.stem: json.loads(f.read_text()) for f in (repo / "metrics").glob("*.json")}
-    return {"seed": seed, "seconds": round(seconds, 1), "lambda": lam, "questions": len(questions),
+    return {"seed": seed, "seconds": round(seconds, 1), "resumed": resumed, "lambda": lam, "questions": len(questions),
             "scores": metrics["eval"][spec.metric], "per_question": {k: sum(f) / len(f) for k, f in flags.items()},
             "past_vs_target_sft": mcnemar(flags["target_sft"], flags["past"]).as_dict(),
             "random_vs_target_sft": mcnemar(flags["target_sft"], flags["control_random"]).as_dict(),
