@@ -156,6 +156,26 @@ def test_a_killed_sft_stage_resumes_to_the_same_weights(world, uninterrupted_sft
     assert_clean(root, "source_sft")
 
 
+def test_a_killed_sft_stage_with_length_grouped_batches_resumes_to_the_same_weights(world, tmp_path):
+    """`train.group_by_length` orders the rows itself (the Trainer then samples them in order): a resumed run must
+    take the same batches as the uninterrupted one."""
+    reference = project(world, tmp_path / "reference", ["base"], group_by_length=True)
+    run(reference, "source_sft")
+    root = project(world, tmp_path / "killed", ["base"], group_by_length=True)
+    work = root / "models/.work/source_sft"
+    process = start(root, "source_sft", delay=0.15)
+    wait_for(lambda: complete_checkpoints(work), process)
+    process.kill()
+    process.wait()
+    assert "resuming from" in run(root, "source_sft")
+    assert_equal_weights(root / "models/source_sft", reference / "models/source_sft")
+    # grouping changed the batches: not the shuffled run's weights
+    shuffled = project(world, tmp_path / "shuffled", ["base"])
+    run(shuffled, "source_sft")
+    a, b = weights(root / "models/source_sft"), weights(shuffled / "models/source_sft")
+    assert any(not torch.equal(a[key], b[key]) for key in a)
+
+
 @pytest.mark.reliability(19, 'a training stage killed mid-training, or after its last step before publishing',
                          'resumes from its checkpoint to the same weights and curves')
 def test_a_stage_killed_after_its_last_step_resumes_from_the_last_periodic_checkpoint(world, uninterrupted_sft,

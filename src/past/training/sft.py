@@ -27,17 +27,35 @@ def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, ru
     needed = params.steps * params.batch_size
     rows = [texts[i % len(texts)] for i in range(max(needed, len(texts)))]
     rng.shuffle(rows)
+    if run.train.group_by_length:
+        rows = length_grouped(rows, [len(ids) for ids in tokenizer(rows)["input_ids"]], params.batch_size, rng)
     max_length = min(run.train.max_length or model.config.max_position_embeddings,
                      model.config.max_position_embeddings)
     with output_dir(run, prefix="past-sft-") as out:
         config = SFTConfig(**trainer_arguments(out, params.steps, params.lr, seed, params.batch_size, run,
                                                params.warmup_ratio),
-                           max_length=max_length, dataset_text_field="text", packing=False)
+                           max_length=max_length, dataset_text_field="text", packing=False,
+                           # grouped rows are already in their batches: the Trainer must not reshuffle them
+                           **({"train_sampling_strategy": "sequential"} if run.train.group_by_length else {}))
         trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_dict({"text": rows}),
                              processing_class=tokenizer, peft_config=lora_config(run.lora), callbacks=run.callbacks())
         train(trainer, run)
         model = trained_model(trainer)
     return model.merge_and_unload() if run.uses_lora and model is not None else model
+
+
+def length_grouped(rows: list[str], lengths: list[int], batch_size: int, rng: random.Random,
+                   span: int = 50) -> list[str]:
+    """`rows` reordered into batches of similar length, the batches in a random order: each run of `span` batches
+    sorted by length and cut (what transformers' LengthGroupedSampler does), here a pure function of the rows and
+    the seed, so a resumed run takes the same batches. A last, partial batch stays last."""
+    batches = []
+    for start in range(0, len(rows), span * batch_size):
+        block = sorted(range(start, min(start + span * batch_size, len(rows))), key=lambda i: -lengths[i])
+        batches += [block[i:i + batch_size] for i in range(0, len(block), batch_size)]
+    partial = [batches.pop()] if batches and len(batches[-1]) < batch_size else []
+    rng.shuffle(batches)
+    return [rows[i] for batch in batches + partial for i in batch]
 
 
 def finetune_folder(source, texts: list[str], params: SFTParams, seed: int, output, run: TrainingRun | None = None,
