@@ -27,8 +27,9 @@ def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, ru
     needed = params.steps * params.batch_size
     rows = [texts[i % len(texts)] for i in range(max(needed, len(texts)))]
     rng.shuffle(rows)
-    if run.train.group_by_length:
-        rows = length_grouped(rows, [len(ids) for ids in tokenizer(rows)["input_ids"]], params.batch_size, rng)
+    if run.train.group_by_length:  # rows repeat the texts: tokenize each text once
+        length = dict(zip(texts, map(len, tokenizer(texts)["input_ids"])))
+        rows = length_grouped(rows, [length[row] for row in rows], params.batch_size, rng)
     max_length = min(run.train.max_length or model.config.max_position_embeddings,
                      model.config.max_position_embeddings)
     with output_dir(run, prefix="past-sft-") as out:
