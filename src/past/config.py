@@ -375,6 +375,9 @@ class TrainParams(Group):
     group_by_length: bool = Field(False, description="SFT batches of documents of similar length, in a random "
                                                      "order (less padding: a shuffled batch of the embedded base's "
                                                      "mixture is 29% padding, a grouped one 1%); off: shuffled rows")
+    pack_batches: bool = Field(False, description="pack each SFT micro-batch's sequences into rows as long as its "
+                                                  "longest one, attention kept within each sequence: the same samples "
+                                                  "and loss as padded rows (up to rounding), fewer computed tokens")
     checkpoint_steps: int = Field(0, ge=0, description="save a resumable checkpoint every N optimizer steps (rounded "
                                                        "up to whole logging intervals, a fiftieth of the steps) into "
                                                        "the step's work folder (models/.work/...); 0: none")

@@ -12,6 +12,7 @@ from past.distributed import on_main
 from past.training.arguments import TrainingRun, lora_config, quiet_transformers, trainer_arguments
 from past.training.checkpoints import output_dir, train
 from past.training.gathering import trained_model
+from past.training.packing import PackingCollator
 
 
 def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, run: TrainingRun | None = None):
@@ -38,8 +39,10 @@ def run_sft(model, tokenizer, texts: list[str], params: SFTParams, seed: int, ru
                            max_length=max_length, dataset_text_field="text", packing=False,
                            # grouped rows are already in their batches: the Trainer must not reshuffle them
                            **({"train_sampling_strategy": "sequential"} if run.train.group_by_length else {}))
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_dict({"text": rows}),
-                             processing_class=tokenizer, peft_config=lora_config(run.lora), callbacks=run.callbacks())
+                             processing_class=tokenizer, peft_config=lora_config(run.lora), callbacks=run.callbacks(),
+                             data_collator=PackingCollator(pad) if run.train.pack_batches else None)
         train(trainer, run)
         model = trained_model(trainer)
     return model.merge_and_unload() if run.uses_lora and model is not None else model
