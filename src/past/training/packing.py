@@ -29,9 +29,10 @@ def pack(lengths: list[int]) -> list[list[int]]:
     room: list[int] = []
     for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
         row = next((r for r, free in enumerate(room) if free >= lengths[i]), None)
-        if row is None:
-            rows.append([]), room.append(width)
-            row = len(rows) - 1
+        if row is None:  # no row has room: open one
+            row = len(rows)
+            rows.append([])
+            room.append(width)
         rows[row].append(i)
         room[row] -= lengths[i]
     return rows
