@@ -143,7 +143,9 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a param over --params, as `dvc exp run -S` (e.g. lora.rank=16); repeatable")
-    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--parallel", type=int, default=2,
+                        help="seeds at a time (at most 2). With --parallel 1 beside another run on the same cores, "
+                             "export OMP_WAIT_POLICY=PASSIVE: spinning threads made each seed ~4x slower here")
     parser.add_argument("--machine", choices=list(MACHINES), default=next(iter(MACHINES)),
                         help="the emulated CPU every seed runs on (default: this one, uncapped)")
     parser.add_argument("--json", type=Path, help="also write every seed's metrics, plots and output hashes here")
