@@ -13,7 +13,12 @@ launcher's cost is measured apart). A training stage also reports tokens/s (from
 fp32 peak it reached, the peak measured here by a large fp32 matmul on one thread under the same kernel pins
 (6 x parameters FLOPs per trained token, attention ignored: a floor).
 
+With `--runner past`, the pipeline runs as one `past repro` (independent stages side by side, `--jobs` at a time)
+and each stage's wall time is what `past repro` printed (they overlap). With the project's params.yaml, the run's
+outputs are compared with the project's dvc.lock.
+
     python benchmarks/pipeline_cost.py [--params params.yaml] [--profile] [--json benchmarks/results/pipeline_cost.json]
+    python benchmarks/pipeline_cost.py --runner past [--jobs 2] [--json ...]
 """
 
 from __future__ import annotations
@@ -54,7 +59,13 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--profile", action="store_true", help="split each stage's time by phase (needs py-spy)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--runner", choices=["dvc", "past"], default="dvc",
+                        help="dvc: `dvc repro` stage by stage (each timed alone); past: one `past repro` (independent "
+                             "stages side by side, --jobs at a time)")
+    parser.add_argument("--jobs", type=int, default=2, help="with --runner past: stages at a time")
     args = parser.parse_args()
+    if args.profile and args.runner == "past":
+        raise SystemExit("error: --profile times stages one at a time: use it with --runner dvc")
     spy = shutil.which("py-spy") if args.profile else None
     if args.profile and not spy:
         raise SystemExit("error: --profile needs py-spy on PATH: pip install py-spy")
@@ -67,6 +78,15 @@ def main() -> None:
             dvc_yaml.write_text(dvc_yaml.read_text().replace("python -m past.launcher ", "python "))
             report["launcher_s"] = launcher_seconds(repo)
         stages = list(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])  # written in DAG order
+        if args.runner == "past":
+            stages = []  # all of them in one `past repro`
+            start_wall, start_cpu = time.perf_counter(), _children_cpu()
+            output = run(["past", "repro", "--jobs", str(args.jobs)], repo).stdout
+            report["runner"] = f"past repro --jobs {args.jobs}"
+            report["wall_s"] = round(time.perf_counter() - start_wall, 1)
+            report["cpu_s"] = round(_children_cpu() - start_cpu, 1)
+            for stage, seconds in re.findall(r"^  (\S+) +(?:done|unchanged) \(([0-9.]+) s\)$", output, re.M):
+                report["stages"][stage] = {"wall_s": float(seconds)}  # side by side: they overlap
         for stage in stages:
             start_wall, start_cpu = time.perf_counter(), _children_cpu()
             command = ["dvc", "repro", "--single-item", stage]
@@ -83,12 +103,25 @@ def main() -> None:
                 entry.update(throughput(result.stdout + result.stderr, entry, peak, params))
             report["stages"][stage] = entry
         run(["dvc", "status", "--quiet"], repo)  # fails if a stage was missed: the order really was the DAG's
+        if args.params.resolve() == (ROOT / "params.yaml").resolve():
+            report["outputs_differing_from_dvc_lock"] = differing_outputs(repo / "dvc.lock", ROOT / "dvc.lock")
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)  # largest one
-    report["wall_s"] = round(sum(s["wall_s"] for s in report["stages"].values()), 1)
-    report["cpu_s"] = round(sum(s["cpu_s"] for s in report["stages"].values()), 1)
+    if args.runner == "dvc":
+        report["runner"] = "dvc repro, stage by stage"
+        report["wall_s"] = round(sum(s["wall_s"] for s in report["stages"].values()), 1)
+        report["cpu_s"] = round(sum(s["cpu_s"] for s in report["stages"].values()), 1)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def differing_outputs(lock: Path, reference: Path) -> list[str]:
+    """The stages whose outputs (path and md5) differ between two dvc.lock files: [] when bit-identical."""
+    def outs(path: Path) -> dict:
+        return {name: [(o["path"], o.get("md5")) for o in stage.get("outs", [])]
+                for name, stage in yaml.safe_load(path.read_text())["stages"].items()}
+    ours, theirs = outs(lock), outs(reference)
+    return sorted(name for name in ours.keys() | theirs.keys() if ours.get(name) != theirs.get(name))
 
 
 def phases(raw: Path, rate: int) -> dict[str, float]:
@@ -155,8 +188,12 @@ def fp32_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
 
 
 def print_report(report: dict) -> None:
-    print(f"fresh dvc repro: {report['wall_s']:.0f} s wall, {report['cpu_s']:.0f} s CPU, "
+    print(f"fresh {report['runner']}: {report['wall_s']:.0f} s wall, {report['cpu_s']:.0f} s CPU, "
           f"peak RSS {report['peak_rss_mib']} MiB (largest process)")
+    if "outputs_differing_from_dvc_lock" in report:
+        differing = report["outputs_differing_from_dvc_lock"]
+        print("outputs: " + (f"differ from the project's dvc.lock in {', '.join(differing)}" if differing
+                             else "bit-identical to the project's dvc.lock"))
     if "launcher_s" in report:
         print(f"past.launcher before its exec (left out of the profiled training stages): {report['launcher_s']} s each")
     if report["fp32_peak_gflops_one_thread"]:
@@ -166,7 +203,8 @@ def print_report(report: dict) -> None:
         split = ", ".join(f"{k} {v:g}" for k, v in s.get("phases_s", {}).items())
         rate = (f"  [{s['tokens_per_s']} tokens/s, {100 * s['fp32_peak_share']:.1f}% of fp32 peak]"
                 if "fp32_peak_share" in s else "")
-        print(f"  {stage:<14} {s['wall_s']:7.1f} {s['cpu_s']:7.1f}  {split}{rate}")
+        cpu = f"{s['cpu_s']:7.1f}" if "cpu_s" in s else f"{'':>7}"
+        print(f"  {stage:<14} {s['wall_s']:7.1f} {cpu}  {split}{rate}")
 
 
 def _children_cpu() -> float:

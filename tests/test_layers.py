@@ -15,7 +15,7 @@ LAYERS = [
     {"training"},
     {"steps"},
     {"continual"},
-    {"stage", "pipeline_repo", "stage_deps", "cli"},
+    {"stage", "pipeline_repo", "stage_deps", "repro", "cli"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

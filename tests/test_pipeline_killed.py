@@ -1,4 +1,5 @@
-"""A `dvc repro` killed with SIGKILL once in every stage, and run again, reproduces an unbroken run's dvc.lock.
+"""A `dvc repro` killed with SIGKILL once in every stage, and run again, reproduces an unbroken run's dvc.lock
+(an unbroken `past repro`'s: independent stages side by side, the same bits).
 
 The smallest params that still run every stage (two refinement rounds) and train past a checkpoint, in one
 process: the kills land mid-training where a stage trains, and the property (nothing lost, nothing
@@ -20,9 +21,10 @@ KILLED = {**MINIMAL, "train": {"checkpoint_steps": 20}}
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
-    """An unbroken run's dvc.lock."""
+    """An unbroken run's dvc.lock, by `past repro` (independent stages side by side): the killed run below is plain
+    `dvc repro`, so the comparison also shows the two runners write the same bits."""
     folder = make_pipeline_repo(tmp_path_factory.mktemp("pipeline"), KILLED)
-    run(["dvc", "repro"], folder)
+    run(["past", "repro"], folder)
     return folder, (folder / "dvc.lock").read_text()
 
 

@@ -1,7 +1,7 @@
 """The `past` command.
 
 Commands are grouped (`past skill ...`, `past metrics diff`, `past report`, `past pipeline new`, `past registry show`,
-`past drop new`, `past plan`); each group adds its subcommands in its own `_add_<group>` function. Every refusal of bad
+`past drop new`, `past plan`, `past repro`); each group adds its subcommands in its own `_add_<group>` function. Every refusal of bad
 input is a one-line `past: error: ...` on stderr and exit code 2, with nothing written (numbers included: NaN
 and infinity are refused by flag name). `past skill inspect` exits 3 when the skill holds NaN or Inf.
 """
@@ -428,6 +428,29 @@ def _add_launch(groups) -> None:
     add_arguments(p).set_defaults(func=_launch)
 
 
+def _repro(args) -> int:
+    from past.repro import run
+
+    if args.jobs < 1:
+        raise CommandError(f"--jobs must be at least 1, got {args.jobs}")
+    if not (args.root / "dvc.yaml").is_file():
+        raise CommandError(f"{args.root / 'dvc.yaml'}: no such file (run past repro in the project folder, or --root)")
+    return run(args.root, args.targets or None, args.jobs)
+
+
+def _add_repro(groups) -> None:
+    p = groups.add_parser("repro", help="dvc repro with independent stages side by side (the same dvc.lock)",
+                          description="Reproduce the pipeline as `dvc repro` does, each stage a `dvc repro "
+                                      "--single-item` of its own, independent stages (source and target SFT) "
+                                      "side by side: the same checks and outputs, less wall time on a "
+                                      "multi-core machine. Each stage's output goes to .dvc/tmp/repro/STAGE.log.")
+    p.add_argument("targets", nargs="*", metavar="STAGE", help="stages to reproduce with what they depend on "
+                                                               "(default: all)")
+    p.add_argument("-j", "--jobs", type=int, default=2, help="stages at a time (default: 2)")
+    p.add_argument("--root", type=Path, default=Path("."), help="the project folder with dvc.yaml (default: .)")
+    p.set_defaults(func=_repro)
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -442,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_drop(groups)
     _add_plan(groups)
     _add_launch(groups)
+    _add_repro(groups)
     return parser
 
 
@@ -457,11 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     from past.config import ConfigError
     from past.continual.registry import RegistryError
     from past.planner import PlanError
+    from past.repro import ReproError
     from past.skills.errors import SkillError
 
     try:
         return args.func(args)
-    except (SkillError, CommandError, ConfigError, RegistryError, PlanError, argparse.ArgumentTypeError) as e:
+    except (SkillError, CommandError, ConfigError, RegistryError, PlanError, ReproError,
+            argparse.ArgumentTypeError) as e:
         print(f"past: error: {e}", file=sys.stderr)
         return 2
 
