@@ -119,6 +119,20 @@ def test_a_failed_stage_stops_what_depends_on_it_and_keeps_the_rest(diamond):
     assert past_repro(diamond).returncode == 0 and sorted(times(diamond)) == ["c", "d"]
 
 
+def test_keep_going_runs_what_does_not_depend_on_the_failure_and_force_reruns_everything(diamond):
+    stopped = past_repro(diamond, "--jobs", "1", env={"FAIL": "b"})  # one at a time: c would start after b failed
+    assert stopped.returncode == 1 and sorted(times(diamond)) == ["a"]
+    assert "not run (they depend on a failed stage or came after it): c, d" in stopped.stdout
+    going = past_repro(diamond, "--jobs", "1", "--keep-going", env={"FAIL": "b"})
+    assert going.returncode == 1 and sorted(times(diamond)) == ["a", "c"] and "a                unchanged" in going.stdout
+    assert "not run (they depend on a failed stage): d" in going.stdout
+    assert past_repro(diamond).returncode == 0
+    before = times(diamond)
+    forced = past_repro(diamond, "--force")
+    assert forced.returncode == 0 and forced.stdout.count(" done (") == 4
+    assert all(times(diamond)[name] != before[name] for name in "abcd")  # every stage ran again
+
+
 def test_a_target_dvc_does_not_know_is_refused_before_anything_runs(diamond):
     result = past_repro(diamond, "bb")
     assert result.returncode == 2 and result.stdout == ""

@@ -435,7 +435,7 @@ def _repro(args) -> int:
         raise CommandError(f"--jobs must be at least 1, got {args.jobs}")
     if not (args.root / "dvc.yaml").is_file():
         raise CommandError(f"{args.root / 'dvc.yaml'}: no such file (run past repro in the project folder, or --root)")
-    return run(args.root, args.targets or None, args.jobs)
+    return run(args.root, args.targets or None, args.jobs, force=args.force, keep_going=args.keep_going)
 
 
 def _add_repro(groups) -> None:
@@ -447,6 +447,9 @@ def _add_repro(groups) -> None:
     p.add_argument("targets", nargs="*", metavar="STAGE", help="stages to reproduce with what they depend on "
                                                                "(default: all)")
     p.add_argument("-j", "--jobs", type=int, default=2, help="stages at a time (default: 2)")
+    p.add_argument("-f", "--force", action="store_true", help="rerun every stage, changed or not (dvc repro --force)")
+    p.add_argument("-k", "--keep-going", action="store_true",
+                   help="after a failure, go on with the stages that do not depend on it (dvc repro --keep-going)")
     p.add_argument("--root", type=Path, default=Path("."), help="the project folder with dvc.yaml (default: .)")
     p.set_defaults(func=_repro)
 

@@ -10,8 +10,8 @@ two hold the repository lock. The outputs are the bits a plain `dvc repro` write
 A stage that may run beside another lets idle OpenMP threads sleep (`past.kernels.SIDE_BY_SIDE`: two spinning
 2-thread stages on 2 cores take several times as long); one that always runs alone, like `base`, keeps spinning,
 ~25% faster alone. The bits are the same either way. Each stage's output goes to a log file under
-.dvc/tmp/repro/; after a failure nothing new starts, the running stages finish (as `make -j` does), and the
-failed stage's log tail is printed.
+.dvc/tmp/repro/; after a failure nothing new starts (with `--keep-going`, only what depends on the failed stage
+is left out), the running stages finish (as `make -j` does), and the failed stage's log tail is printed.
 """
 
 from __future__ import annotations
@@ -81,8 +81,11 @@ def log_path(root: Path, stage: str) -> Path:
     return root / LOGS / (re.sub(r"[^\w.-]", "_", stage) + ".log")
 
 
-def run(root: Path, targets: list[str] | None = None, jobs: int = 2, out=sys.stdout) -> int:
-    """Reproduce the targets (all stages when none), `jobs` stages at a time; 0 when every stage succeeded."""
+def run(root: Path, targets: list[str] | None = None, jobs: int = 2, force: bool = False, keep_going: bool = False,
+        out=sys.stdout) -> int:
+    """Reproduce the targets (all stages when none), `jobs` stages at a time; 0 when every stage succeeded.
+    `force` reruns every stage (`dvc repro --force`); `keep_going` goes on with the stages that do not depend on a
+    failed one (`dvc repro --keep-going`)."""
     steps = plan(root, targets)
     (root / LOGS).mkdir(parents=True, exist_ok=True)
     print(f"past repro: {len(steps.order)} stages, up to {jobs} at a time (logs: {LOGS}/)", file=out, flush=True)
@@ -90,12 +93,13 @@ def run(root: Path, targets: list[str] | None = None, jobs: int = 2, out=sys.std
     start = time.perf_counter()
     try:
         while True:
-            if not failed:
+            if keep_going or not failed:
                 for stage in steps.order:
                     if len(running) >= jobs:
                         break
-                    if stage not in done and stage not in running and steps.upstream[stage] <= done:
-                        running[stage] = _start(root, stage, jobs > 1 and steps.side_by_side(stage))
+                    started = done | set(running) | set(failed)
+                    if stage not in started and steps.upstream[stage] <= done:
+                        running[stage] = _start(root, stage, jobs > 1 and steps.side_by_side(stage), force)
                         print(f"  {stage:<16} started", file=out, flush=True)
             if not running:
                 break
@@ -122,17 +126,19 @@ def run(root: Path, targets: list[str] | None = None, jobs: int = 2, out=sys.std
         print(_tail(log), file=out)
     skipped = [s for s in steps.order if s not in done and s not in failed]
     if skipped:
-        print(f"past repro: not run (they depend on a failed stage or came after it): {', '.join(skipped)}", file=out)
+        reason = "they depend on a failed stage" if keep_going else "they depend on a failed stage or came after it"
+        print(f"past repro: not run ({reason}): {', '.join(skipped)}", file=out)
     print(f"past repro: {'failed' if failed else 'done'} in {time.perf_counter() - start:.1f} s", file=out, flush=True)
     return 1 if failed else 0
 
 
-def _start(root: Path, stage: str, side_by_side: bool) -> tuple[subprocess.Popen, float]:
+def _start(root: Path, stage: str, side_by_side: bool, force: bool) -> tuple[subprocess.Popen, float]:
     env = dict(os.environ)
     if side_by_side:
         env = {**SIDE_BY_SIDE, **env}  # a policy the user set is kept
     log = log_path(root, stage).open("w")
-    command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage]
+    command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []),
+               stage]
     process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()  # the child holds its own descriptor
     return process, time.perf_counter()
